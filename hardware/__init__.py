@@ -1,0 +1,1 @@
+"""Hardware cost: measurement, lookup tables, predictors, benchmark tables and DVFS."""

@@ -1,0 +1,1 @@
+"""Lightning systems: supernet training and sub-network evaluation."""

@@ -1,0 +1,1 @@
+"""Search spaces, benchmarks, Pareto tools and search strategies."""
