@@ -104,7 +104,9 @@ class NB201Table:
     @cached_property
     def devices(self) -> list[str]:
         """Devices with a latency column (``latency_ms_<device>``)."""
-        return sorted(c.removeprefix("latency_ms_") for c in self.columns if c.startswith("latency_ms_"))
+        return sorted(
+            c.removeprefix("latency_ms_") for c in self.columns if c.startswith("latency_ms_")
+        )
 
     def column(self, metric: str, device: str | None = None) -> str:
         """Column name of ``metric`` (on ``device``), e.g. ``latency_ms`` + ``edgegpu``."""
@@ -112,7 +114,9 @@ class NB201Table:
         if name not in self.frame.columns:
             if device is not None and device not in self.devices:
                 raise KeyError(f"unknown device {device!r}; devices in the table: {self.devices}")
-            raise KeyError(f"no column {name!r} in the NAS-Bench-201 table; columns: {self.columns}")
+            raise KeyError(
+                f"no column {name!r} in the NAS-Bench-201 table; columns: {self.columns}"
+            )
         return name
 
     def row(self, arch: str) -> int:
@@ -130,7 +134,9 @@ class NB201Table:
     def arch_of(self, index: int) -> str:
         """Arch string of an official NAS-Bench-201 index."""
         if not isinstance(index, (int, np.integer)) or not 0 <= index < NUM_ARCHS:
-            raise IndexError(f"NAS-Bench-201 index must be an int in 0..{NUM_ARCHS - 1}, got {index!r}")
+            raise IndexError(
+                f"NAS-Bench-201 index must be an int in 0..{NUM_ARCHS - 1}, got {index!r}"
+            )
         hits = np.flatnonzero(self.frame["nb201_index"].to_numpy() == index)
         if hits.size == 0:
             raise IndexError(f"index {index} is not in the table ({self.source})")
@@ -139,7 +145,9 @@ class NB201Table:
     def values(self, archs: Sequence[str], column: str) -> np.ndarray:
         """Column values for many archs as floats; NaN where not measured."""
         if column not in self.frame.columns:
-            raise KeyError(f"no column {column!r} in the NAS-Bench-201 table; columns: {self.columns}")
+            raise KeyError(
+                f"no column {column!r} in the NAS-Bench-201 table; columns: {self.columns}"
+            )
         rows = [self.row(a) for a in archs]
         return self.frame[column].to_numpy(dtype=float)[rows]
 
@@ -151,7 +159,9 @@ class NB201Table:
         out: dict[str, float | None] = {}
         for c in cols:
             if c not in self.frame.columns:
-                raise KeyError(f"no column {c!r} in the NAS-Bench-201 table; columns: {self.columns}")
+                raise KeyError(
+                    f"no column {c!r} in the NAS-Bench-201 table; columns: {self.columns}"
+                )
             v = record[c]
             out[c] = None if pd.isna(v) else float(v)
         return out

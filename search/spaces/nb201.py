@@ -41,7 +41,9 @@ def parse_arch(arch: str) -> tuple[str, ...]:
         ValueError: naming the malformed part and what is valid.
     """
     if not isinstance(arch, str):
-        raise ValueError(f"a NAS-Bench-201 architecture must be a string, got {type(arch).__name__}")
+        raise ValueError(
+            f"a NAS-Bench-201 architecture must be a string, got {type(arch).__name__}"
+        )
     nodes = arch.split("+")
     if len(nodes) != NUM_NODES - 1:
         raise ValueError(

@@ -1,0 +1,283 @@
+"""CIFAR-10 / CIFAR-100 datamodule reading every common on-disk form, with a held-out valid split.
+
+Sources, tried in this order for ``data_dir``:
+
+1. a zip of an ImageFolder tree (``train/<class>/*.jpg``, ``test/<class>/*.jpg``): ``data_dir``
+   itself, or the one such zip inside it;
+2. an ImageFolder tree: ``data_dir/train/<class>/`` and ``data_dir/test/<class>/``;
+3. the torchvision binary release (``cifar-10-batches-py`` / ``cifar-100-python``);
+4. a torchvision download into ``data_dir`` when ``download=True`` (needs the internet);
+5. CIFAR-10 only: the real 6,000-image subset embedded in the package, with one log line.
+
+Images are decoded once into a uint8 tensor in memory (CIFAR is 184 MB raw), so an epoch never
+touches the disk. The train images are split once with a fixed seed into train / valid, the
+NAS-Bench-201 protocol: weights are trained on the train split and architectures are ranked on
+the valid split; the official test split stays untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from datamodules.embedded import EMBEDDED_ZIP
+
+log = logging.getLogger(__name__)
+
+STATS = {  # per-channel mean / std of the training images
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
+BINARY_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
+class ImageTensorDataset(Dataset):
+    """uint8 NHWC images + labels, returned normalised as CHW float, optionally augmented.
+
+    Augmentation is the standard CIFAR one: 4-pixel zero-padded random crop and random
+    horizontal flip (torch's RNG, seeded by Lightning's ``seed_everything(workers=True)``).
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        augment: bool,
+    ) -> None:
+        self.images, self.labels, self.augment = images, labels, augment
+        self.mean = torch.tensor(mean).view(3, 1, 1)
+        self.std = torch.tensor(std).view(3, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.images[i].permute(2, 0, 1).float().div_(255)
+        x = (x - self.mean) / self.std  # normalise first so padding is zero in normalised space
+        if self.augment:
+            x = torch.nn.functional.pad(x, (4, 4, 4, 4))
+            top, left = torch.randint(0, 9, (2,)).tolist()
+            x = x[:, top : top + 32, left : left + 32]
+            if torch.rand(()) < 0.5:
+                x = x.flip(2)
+        return x, self.labels[i]
+
+
+def _decode(blob: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(blob)) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def _pack(images: list[np.ndarray], labels: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.long)
+
+
+def read_image_zip(path: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Decode a zipped ImageFolder tree into ``{split: (images, labels)}``; classes sorted."""
+    with zipfile.ZipFile(path) as zf:
+        names = sorted(n for n in zf.namelist() if n.lower().endswith((".jpg", ".jpeg", ".png")))
+        classes = sorted({n.split("/")[-2] for n in names})
+        out = {}
+        for split in ("train", "test"):
+            files = [n for n in names if n.split("/")[-3:-2] == [split]]
+            if not files:
+                raise FileNotFoundError(f"zip {str(path)!r} has no images under '{split}/<class>/'")
+            images = [_decode(zf.read(n)) for n in files]
+            labels = [classes.index(n.split("/")[-2]) for n in files]
+            out[split] = _pack(images, labels)
+    return out
+
+
+def read_image_folder(root: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Decode an ImageFolder tree (``root/{train,test}/<class>/*``); classes sorted."""
+    out = {}
+    classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+    for split in ("train", "test"):
+        files = sorted(p for c in classes for p in (root / split / c).glob("*") if p.is_file())
+        out[split] = _pack(
+            [_decode(p.read_bytes()) for p in files], [classes.index(p.parent.name) for p in files]
+        )
+    return out
+
+
+def read_torchvision(
+    root: Path, dataset: str, download: bool
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Read (or download) the torchvision binary release."""
+    from torchvision import datasets
+
+    cls = datasets.CIFAR10 if dataset == "cifar10" else datasets.CIFAR100
+    out = {}
+    for split in ("train", "test"):
+        ds = cls(str(root), train=split == "train", download=download)
+        out[split] = (torch.from_numpy(ds.data), torch.tensor(ds.targets, dtype=torch.long))
+    return out
+
+
+def _is_image_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(n.startswith("train/") for n in zf.namelist()[:1000])
+    except zipfile.BadZipFile:
+        return False
+
+
+def locate(data_dir: str | Path | None, dataset: str, download: bool, allow_embedded: bool):
+    """Find the source for ``dataset`` under ``data_dir``; returns ``(kind, path)``.
+
+    Raises:
+        FileNotFoundError: naming the folder and the layouts it may hold.
+    """
+    root = Path(data_dir).expanduser() if data_dir is not None else None
+    if root is not None:
+        if root.is_file() and root.suffix == ".zip":
+            return "zip", root
+        if root.is_dir():
+            for candidate in (root, root / dataset):
+                if candidate.is_dir():
+                    zips = sorted(p for p in candidate.glob("*.zip") if _is_image_zip(p))
+                    if zips:
+                        return "zip", zips[0]
+            if (root / "train").is_dir() and (root / "test").is_dir():
+                return "folder", root
+            if (root / BINARY_FOLDERS[dataset]).is_dir():
+                return "torchvision", root
+        if download:
+            return "download", root
+    if dataset == "cifar10" and allow_embedded:
+        return "embedded", EMBEDDED_ZIP
+    raise FileNotFoundError(
+        f"no {dataset} data found at data_dir={str(root)!r}. It may hold: a zip of "
+        "'train/<class>/*.jpg' + 'test/<class>/*.jpg', that tree unzipped, or the torchvision "
+        f"folder '{BINARY_FOLDERS[dataset]}'; or set download=true when online."
+    )
+
+
+class CIFARDataModule(pl.LightningDataModule):
+    """CIFAR-10/100 with a fixed-seed train/valid split of the training images.
+
+    Args:
+        dataset: ``cifar10`` or ``cifar100``.
+        data_dir: where to look for the data (see module docstring); None uses the embedded
+            CIFAR-10 subset.
+        batch_size: training batch size.
+        eval_batch_size: batch size of valid / test / recalibration loaders.
+        valid_fraction: share of the training images held out to rank architectures.
+        split_seed: seed of the train/valid split (fixed so rankings are comparable).
+        max_train_images: cap on the train split (None = all), for budgeted runs.
+        num_workers: DataLoader workers.
+        download: download through torchvision when nothing is found (needs the internet).
+        allow_embedded: fall back to the embedded CIFAR-10 subset when nothing is found.
+    """
+
+    def __init__(
+        self,
+        dataset: str = "cifar10",
+        data_dir: str | None = None,
+        batch_size: int = 64,
+        eval_batch_size: int = 256,
+        valid_fraction: float = 0.2,
+        split_seed: int = 0,
+        max_train_images: int | None = None,
+        num_workers: int = 0,
+        download: bool = False,
+        allow_embedded: bool = True,
+    ) -> None:
+        super().__init__()
+        if dataset not in STATS:
+            raise ValueError(f"unknown dataset {dataset!r}; valid: {sorted(STATS)}")
+        if not 0.0 < valid_fraction < 1.0:
+            raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
+        self.save_hyperparameters()
+        self.dataset = dataset
+        self.num_classes = NUM_CLASSES[dataset]
+        self.source: str | None = None
+        self._splits: dict[str, ImageTensorDataset] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._splits:
+            return
+        hp = self.hparams
+        kind, path = locate(hp.data_dir, hp.dataset, hp.download, hp.allow_embedded)
+        if kind == "embedded":
+            log.warning(
+                "No CIFAR-10 found at data_dir=%r: using the embedded real subset (500 train + "
+                "100 test images per class). For the full dataset set data.data_dir=<folder or "
+                "zip> or data.download=true.",
+                hp.data_dir,
+            )
+        if kind in ("zip", "embedded"):
+            raw = read_image_zip(path)
+        elif kind == "folder":
+            raw = read_image_folder(path)
+        else:
+            raw = read_torchvision(path, hp.dataset, download=kind == "download")
+        self.source = f"{kind}:{path}"
+        train_x, train_y = raw["train"]
+        perm = np.random.default_rng(hp.split_seed).permutation(len(train_y))
+        n_valid = int(round(hp.valid_fraction * len(train_y)))
+        valid_idx, train_idx = perm[:n_valid], perm[n_valid:]
+        if hp.max_train_images is not None:
+            train_idx = train_idx[: hp.max_train_images]
+        mean, std = STATS[hp.dataset]
+        t_valid, t_train = torch.from_numpy(valid_idx), torch.from_numpy(train_idx)
+        self._splits = {
+            "train": ImageTensorDataset(
+                train_x[t_train], train_y[t_train], mean, std, augment=True
+            ),
+            # Recalibration sees training images without augmentation, as at inference.
+            "recal": ImageTensorDataset(
+                train_x[t_train], train_y[t_train], mean, std, augment=False
+            ),
+            "valid": ImageTensorDataset(
+                train_x[t_valid], train_y[t_valid], mean, std, augment=False
+            ),
+            "test": ImageTensorDataset(*raw["test"], mean, std, augment=False),
+        }
+        log.info(
+            "%s from %s: %d train / %d valid / %d test images",
+            hp.dataset,
+            self.source,
+            *(len(self._splits[s]) for s in ("train", "valid", "test")),
+        )
+
+    def split_sizes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self._splits.items() if k != "recal"}
+
+    def _loader(
+        self, split: str, shuffle: bool, batch_size: int, seed: int | None = None
+    ) -> DataLoader:
+        gen = None if seed is None else torch.Generator().manual_seed(seed)
+        return DataLoader(
+            self._splits[split],
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=split == "train",
+            num_workers=self.hparams.num_workers,
+            persistent_workers=self.hparams.num_workers > 0,
+            generator=gen,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True, self.hparams.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("valid", False, self.hparams.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False, self.hparams.eval_batch_size)
+
+    def recalibration_dataloader(self, seed: int = 0) -> DataLoader:
+        """Training images in a fixed shuffled order, no augmentation, for BN recalibration."""
+        return self._loader("recal", True, self.hparams.batch_size, seed=seed)
