@@ -1,1 +1,1 @@
-"""Lightning datamodules: CIFAR-10/100 from binaries, ImageFolder trees, zips, or the embedded subset."""
+"""Lightning datamodules: CIFAR-10/100 from binaries, ImageFolder, zips or the embedded subset."""

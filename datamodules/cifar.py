@@ -23,12 +23,12 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from datamodules.embedded import EMBEDDED_ZIP
+from datamodules.splits import SplitDataModule
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def locate(data_dir: str | Path | None, dataset: str, download: bool, allow_embe
     )
 
 
-class CIFARDataModule(pl.LightningDataModule):
+class CIFARDataModule(SplitDataModule):
     """CIFAR-10/100 with a fixed-seed train/valid split of the training images.
 
     Args:
@@ -175,6 +175,7 @@ class CIFARDataModule(pl.LightningDataModule):
         eval_batch_size: batch size of valid / test / recalibration loaders.
         valid_fraction: share of the training images held out to rank architectures.
         split_seed: seed of the train/valid split (fixed so rankings are comparable).
+        shuffle_seed: seed of the per-epoch training order.
         max_train_images: cap on the train split (None = all), for budgeted runs.
         num_workers: DataLoader workers.
         download: download through torchvision when nothing is found (needs the internet).
@@ -189,6 +190,7 @@ class CIFARDataModule(pl.LightningDataModule):
         eval_batch_size: int = 256,
         valid_fraction: float = 0.2,
         split_seed: int = 0,
+        shuffle_seed: int = 0,
         max_train_images: int | None = None,
         num_workers: int = 0,
         download: bool = False,
@@ -204,6 +206,7 @@ class CIFARDataModule(pl.LightningDataModule):
         self.num_classes = NUM_CLASSES[dataset]
         self.source: str | None = None
         self._splits: dict[str, ImageTensorDataset] = {}
+        self._train_seed, self._num_workers = shuffle_seed, num_workers
 
     def setup(self, stage: str | None = None) -> None:
         if self._splits:
@@ -251,33 +254,3 @@ class CIFARDataModule(pl.LightningDataModule):
             self.source,
             *(len(self._splits[s]) for s in ("train", "valid", "test")),
         )
-
-    def split_sizes(self) -> dict[str, int]:
-        return {k: len(v) for k, v in self._splits.items() if k != "recal"}
-
-    def _loader(
-        self, split: str, shuffle: bool, batch_size: int, seed: int | None = None
-    ) -> DataLoader:
-        gen = None if seed is None else torch.Generator().manual_seed(seed)
-        return DataLoader(
-            self._splits[split],
-            batch_size=batch_size,
-            shuffle=shuffle,
-            drop_last=split == "train",
-            num_workers=self.hparams.num_workers,
-            persistent_workers=self.hparams.num_workers > 0,
-            generator=gen,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True, self.hparams.batch_size)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("valid", False, self.hparams.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False, self.hparams.eval_batch_size)
-
-    def recalibration_dataloader(self, seed: int = 0) -> DataLoader:
-        """Training images in a fixed shuffled order, no augmentation, for BN recalibration."""
-        return self._loader("recal", True, self.hparams.batch_size, seed=seed)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
+
+from datamodules.splits import SplitDataModule
 
 
-class SyntheticDataModule(pl.LightningDataModule):
+class SyntheticDataModule(SplitDataModule):
     """Gaussian images whose class shifts a per-class mean pattern, so networks can learn.
 
     Exposes the same loaders as :class:`datamodules.cifar.CIFARDataModule`.
@@ -29,6 +30,7 @@ class SyntheticDataModule(pl.LightningDataModule):
         self.num_classes = num_classes
         self.source = "synthetic"
         self._splits: dict[str, TensorDataset] = {}
+        self._train_seed = seed
 
     def setup(self, stage: str | None = None) -> None:
         if self._splits:
@@ -41,26 +43,3 @@ class SyntheticDataModule(pl.LightningDataModule):
             x = patterns[y] + torch.randn(n, 3, hp.image_size, hp.image_size, generator=gen)
             self._splits[split] = TensorDataset(x, y)
         self._splits["recal"] = self._splits["train"]
-
-    def split_sizes(self) -> dict[str, int]:
-        return {k: len(v) for k, v in self._splits.items() if k != "recal"}
-
-    def _loader(
-        self, split: str, shuffle: bool, batch_size: int, seed: int | None = None
-    ) -> DataLoader:
-        gen = None if seed is None else torch.Generator().manual_seed(seed)
-        return DataLoader(
-            self._splits[split], batch_size=batch_size, shuffle=shuffle, generator=gen
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True, self.hparams.batch_size)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("valid", False, self.hparams.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False, self.hparams.eval_batch_size)
-
-    def recalibration_dataloader(self, seed: int = 0) -> DataLoader:
-        return self._loader("recal", True, self.hparams.batch_size, seed=seed)

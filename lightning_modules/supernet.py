@@ -50,11 +50,13 @@ class SupernetModule(pl.LightningModule):
         # FairNAS makes m backward passes per optimizer update, each path's graph freed before
         # the next, so the update must be driven by hand.
         self.automatic_optimization = False
+        # Plain strings: Hydra may hand in a ListConfig, which checkpoints cannot safely load.
+        probe_archs = [str(a) for a in probe_archs or []]
         self.save_hyperparameters(ignore=["supernet", "optimizer", "scheduler"])
         self.net = supernet
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.sampler = make_sampler(sampler, supernet.candidates, np.random.default_rng(seed))
-        self.probe_archs = list(probe_archs or [])
+        self.probe_archs = probe_archs
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)

@@ -1,4 +1,4 @@
-"""Test-wide settings: one torch thread (parallel jobs collapse 2-thread torch here), offline W&B."""
+"""Test-wide settings: one torch thread (parallel jobs collapse 2-thread torch), offline W&B."""
 
 from __future__ import annotations
 
