@@ -1,0 +1,260 @@
+"""The Python API of the search system: run a tactic over any space and evaluation function.
+
+    from search.runner import run_search
+    result = run_search(my_space, [{"metric": "err", "mode": "min"}, {"metric": "cost"}],
+                        evaluate=lambda arch: {"err": ..., "cost": ...}, budget=200)
+    result.front  # non-dominated evaluations
+
+``my_space`` is any object with ``decisions`` (label -> choices), ``encode``, ``decode`` and
+``sample`` (see ``search.problem.Space``); nothing in the package needs editing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import pickle
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from search.algorithms import nsga2
+from search.analytics import ReferenceFront, hypervolume
+from search.archive import Archive, Evaluation
+from search.evaluators import Evaluator, FunctionEvaluator
+from search.objectives import Constraint, Objective, parse_constraints, parse_objectives
+from search.problem import SearchProblem, Space
+from search.tactics import FullSearch, Tactic
+
+log = logging.getLogger(__name__)
+
+
+class SearchCallback:
+    """Hooks for progress bars and loggers; all optional."""
+
+    def on_start(self, problem: SearchProblem) -> None: ...
+
+    def on_evaluation(self, problem: SearchProblem, evaluation: Evaluation, paid: bool) -> None: ...
+
+    def on_step(self, problem: SearchProblem, tactic: Tactic) -> None: ...
+
+    def on_end(self, problem: SearchProblem) -> None: ...
+
+
+@dataclass
+class SearchResult:
+    """What a search found and what it cost.
+
+    Attributes:
+        front: feasible non-dominated evaluations.
+        evaluations: every evaluation the search used, in order (validated or served).
+        paid: per evaluation, whether this study validated (paid for) it.
+        n_validated: validated evaluations charged to the budget.
+        keys, modes: objective metric keys and modes.
+        reference: the known true front, when the problem has one.
+        predictor_scores: last predictor quality figures of the tactic (if it uses predictors).
+    """
+
+    front: list[Evaluation]
+    evaluations: list[Evaluation]
+    paid: list[bool]
+    n_validated: int
+    keys: list[str]
+    modes: list[str]
+    reference: ReferenceFront | None = None
+    predictor_scores: dict[str, float] = field(default_factory=dict)
+    problem: SearchProblem | None = field(default=None, repr=False)
+
+    @property
+    def n_unique(self) -> int:
+        return len({e.arch for e in self.evaluations})
+
+    def hv_curve(self) -> list[tuple[int, float]]:
+        """(validated evaluations so far, hypervolume) after every validated evaluation.
+
+        The hypervolume is the known true front's fraction when there is one, else the
+        hypervolume of the front normalised to the bounding box of all feasible evaluations
+        (reference point 1.1).
+        """
+        feasible = self.problem.feasible(self.evaluations) if self.problem else self.evaluations
+        ok = {e.arch for e in feasible}
+        F_all, _ = self.problem.matrices(self.evaluations)
+        if self.reference is not None:
+            score = self.reference.hv_fraction
+        else:
+            box = F_all[[e.arch in ok for e in self.evaluations]]
+            ideal = box.min(0) if len(box) else np.zeros(len(self.keys))
+            span = np.where(len(box) and box.max(0) > ideal, box.max(0) - ideal, 1.0)
+
+            def score(F):
+                return hypervolume((F - ideal) / span, np.full(len(self.keys), 1.1))
+
+        curve, n, rows = [], 0, []
+        for e, p, f in zip(self.evaluations, self.paid, F_all, strict=True):
+            if e.arch in ok:
+                rows.append(f)
+            if p:
+                n += 1
+                curve.append((n, float(score(np.array(rows))) if rows else 0.0))
+        return curve
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary: the front with metrics, evaluations used, hypervolume."""
+        curve = self.hv_curve()
+        out: dict[str, Any] = {
+            "front": [{"arch": e.arch, **e.metrics, "evaluator": e.evaluator} for e in self.front],
+            "n_validated": self.n_validated,
+            "n_unique": self.n_unique,
+            "n_served_from_archive": sum(1 for p in self.paid if not p),
+            "objectives": [
+                {"key": k, "mode": m} for k, m in zip(self.keys, self.modes, strict=True)
+            ],
+            "hypervolume": curve[-1][1] if curve else 0.0,
+            "hv_curve": curve,
+            "predictor_scores": self.predictor_scores,
+        }
+        if self.reference is not None and self.front:
+            F, _ = self.problem.matrices(self.front)
+            out.update(self.reference.report(F))
+            out["hv_fraction_at"] = {
+                str(n): v for n, v in curve if n in (50, 100, 150, 200, 300, 500)
+            }
+        return out
+
+
+def reference_front(evaluator: Any, problem: SearchProblem) -> ReferenceFront | None:
+    """The true front when the evaluator knows every architecture's value (a benchmark table)."""
+    if not hasattr(evaluator, "true_values") or problem.constraints:
+        return None
+    _, values = evaluator.true_values(problem.objectives)
+    from search.pareto import to_minimization
+
+    return ReferenceFront(to_minimization(values, problem.modes))
+
+
+def run_search(
+    space: Space,
+    objectives: Sequence[Objective | Mapping[str, Any]] | Mapping[str, Any],
+    evaluator: Evaluator | None = None,
+    *,
+    evaluate: Callable[[str], Mapping[str, Any]] | None = None,
+    tactic: Tactic | None = None,
+    budget: int = 500,
+    archive: Archive | str = "sqlite://",
+    study: str = "search",
+    seed: int = 0,
+    resume: bool = False,
+    constraints: Sequence[Constraint | Mapping[str, Any]] | Mapping[str, Any] | None = None,
+    callbacks: Sequence[SearchCallback] = (),
+) -> SearchResult:
+    """Search ``space`` for the Pareto front of ``objectives`` within ``budget`` validations.
+
+    Args:
+        space: object with ``decisions``, ``encode``, ``decode`` and ``sample``.
+        objectives: two or more ``{metric, mode, device}`` entries (or ``Objective``).
+        evaluator: a validation evaluator; or give ``evaluate`` instead.
+        evaluate: a function ``arch -> {metric: value}`` used as the validation evaluator.
+        tactic: how validations are spent (default: NSGA-II full search, population 50).
+        budget: validated evaluations this study may spend.
+        archive: an :class:`Archive` or its URL (default: an in-memory SQLite database).
+        study: this search's name in the archive.
+        seed: seed of the search's ``numpy.random.Generator``.
+        resume: continue the study from its last checkpoint in the archive.
+        constraints: bounds such as ``{metric: latency_ms, device: pixel3, op: "<=", value: 10}``.
+        callbacks: progress / logging hooks.
+    """
+    if (evaluator is None) == (evaluate is None):
+        raise ValueError("give exactly one of evaluator= or evaluate=")
+    if evaluator is None:
+        evaluator = FunctionEvaluator(evaluate)
+    objectives = parse_objectives(objectives)
+    constraints = parse_constraints(constraints)
+    tactic = tactic or FullSearch(functools.partial(nsga2, pop_size=50))
+    archive = Archive(archive) if isinstance(archive, str) else archive
+
+    hooks = list(callbacks)
+    problem = SearchProblem(
+        space,
+        objectives,
+        evaluator,
+        archive,
+        study,
+        budget,
+        constraints,
+        on_evaluation=lambda ev, paid: [h.on_evaluation(problem, ev, paid) for h in hooks],
+    )
+    info = {
+        "objectives": [dataclasses.asdict(o) for o in objectives],
+        "constraints": [dataclasses.asdict(c) for c in constraints],
+        "settings_key": problem.settings_key,
+        "tactic": type(tactic).__name__,
+        "seed": seed,
+    }
+    existed = archive.open_study(study, info, resume)
+    state = archive.load_state(study) if existed else None
+    step = 0
+    if state is not None:
+        step, blob = state
+        tactic, problem_state = pickle.loads(blob)
+        problem.load_state_dict(problem_state)
+        log.info("resumed study %r at step %d (%d validated)", study, step, problem.n_validated)
+    else:
+        tactic.setup(problem, np.random.default_rng(seed))
+    tactic.attach(problem)
+    for h in hooks:
+        h.on_start(problem)
+    while not tactic.done(problem):
+        tactic.step(problem)
+        step += 1
+        archive.save_state(study, step, pickle.dumps((tactic, problem.state_dict())))
+        for h in hooks:
+            h.on_step(problem, tactic)
+    for h in hooks:
+        h.on_end(problem)
+
+    evaluations = list(problem.seen.values())
+    paid_archs = {a for _, a in problem.trace}
+    return SearchResult(
+        front=problem.front(),
+        evaluations=evaluations,
+        paid=[e.arch in paid_archs for e in evaluations],
+        n_validated=problem.n_validated,
+        keys=problem.keys,
+        modes=problem.modes,
+        reference=reference_front(evaluator, problem),
+        predictor_scores=tactic.predictor_scores(),
+        problem=problem,
+    )
+
+
+class ProgressBar(SearchCallback):
+    """A tqdm bar over the budget of validated evaluations."""
+
+    def __init__(self, disable: bool = False) -> None:
+        self.disable = disable
+
+    def on_start(self, problem: SearchProblem) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=problem.budget,
+            initial=problem.n_validated,
+            desc="validated",
+            unit="eval",
+            disable=self.disable,
+        )
+        self.t0 = time.time()
+
+    def on_evaluation(self, problem: SearchProblem, evaluation: Evaluation, paid: bool) -> None:
+        if paid:
+            self.bar.update(1)
+
+    def on_step(self, problem: SearchProblem, tactic: Tactic) -> None:
+        self.bar.set_postfix(front=len(problem.front()), seen=len(problem.seen))
+
+    def on_end(self, problem: SearchProblem) -> None:
+        self.bar.close()
