@@ -243,17 +243,17 @@ class ProxyEvaluator:
     ``(1, 3, H, W)`` input (a multiply-add counts as 2 FLOPs; ``macs_m`` is half of it).
 
     Args:
-        model_builder: builds the network of an architecture (e.g. ``space.build_subnet``).
+        space: the search space; ``space.build_subnet(arch)`` builds the network.
         input_size: (H, W) of the input image.
     """
 
     kind = "proxy"
     METRICS = ("params_m", "flops_m", "macs_m")
 
-    def __init__(
-        self, model_builder: Callable[[str], Any], input_size: Sequence[int] = (32, 32)
-    ) -> None:
-        self.model_builder = model_builder
+    def __init__(self, space: Any, input_size: Sequence[int] = (32, 32)) -> None:
+        if not hasattr(space, "build_subnet"):
+            raise TypeError(f"proxy scores need a space with build_subnet(arch), got {space!r}")
+        self.model_builder = space.build_subnet
         self.input_size = tuple(int(s) for s in input_size)
         self.name = "proxy:params_flops"
 
@@ -281,6 +281,59 @@ class ProxyEvaluator:
         flops = counter.get_total_flops()
         all_metrics = {"params_m": params / 1e6, "flops_m": flops / 1e6, "macs_m": flops / 2e6}
         return {t.key: all_metrics[t.metric] for t in targets}
+
+
+class CombinedEvaluator:
+    """Several evaluators as one: each metric comes from the first part that serves it.
+
+    Args:
+        parts: evaluators in order of preference (e.g. a table for accuracy, then proxies).
+    """
+
+    def __init__(self, parts: Sequence[Evaluator]) -> None:
+        if not parts:
+            raise ValueError("a combined evaluator needs at least one part")
+        self.parts = list(parts)
+        self.name = "+".join(p.name for p in self.parts)
+        self.kind = "+".join(sorted({getattr(p, "kind", "validation") for p in self.parts}))
+
+    def part_of(self, target: Target) -> Evaluator:
+        errors = []
+        for part in self.parts:
+            try:
+                _check_one(part, target)
+            except (KeyError, ValueError) as err:
+                errors.append(f"{part.name}: {err}")
+                continue
+            return part
+        raise KeyError(f"no evaluator serves {target.key!r}: " + "; ".join(errors))
+
+    def check(self, objectives: Sequence[Objective], constraints: Sequence[Constraint]) -> None:
+        for o in objectives:
+            self.part_of(o)
+        for c in constraints:
+            self.part_of(c).check([], [c])
+
+    def settings(self, targets: Sequence[Target]) -> dict[str, Any]:
+        return {
+            "evaluator": self.name,
+            "parts": {t.key: self.part_of(t).settings([t]) for t in targets},
+        }
+
+    def evaluate(self, arch: str, targets: Sequence[Target]) -> Metrics:
+        out: Metrics = {}
+        for part in self.parts:
+            mine = [t for t in targets if self.part_of(t) is part]
+            if mine:
+                out.update(part.evaluate(arch, mine))
+        return out
+
+
+def _check_one(part: Evaluator, target: Target) -> None:
+    if isinstance(target, Constraint):
+        part.check([], [target])
+    else:
+        part.check([target], [])
 
 
 class PredictorEvaluator:

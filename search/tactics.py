@@ -232,6 +232,29 @@ def _fit_predictors(problem: SearchProblem, kinds: Mapping[str, str], default: s
     return PredictorEvaluator(problem.num_choices, kinds, default, seed).fit(X, targets)
 
 
+def hamming_neighbours(
+    X: np.ndarray, num_choices: Sequence[int], radius: int, rng: np.random.Generator, limit: int
+) -> np.ndarray:
+    """Encodings differing from a row of ``X`` in 1..``radius`` decisions (at most ``limit``)."""
+    from itertools import combinations, product
+
+    out = set()
+    d = len(num_choices)
+    for x in np.asarray(X, dtype=np.int64).tolist():
+        for r in range(1, radius + 1):
+            for dims in combinations(range(d), r):
+                alts = [[v for v in range(num_choices[j]) if v != x[j]] for j in dims]
+                for values in product(*alts):
+                    y = list(x)
+                    for j, v in zip(dims, values, strict=True):
+                        y[j] = v
+                    out.add(tuple(y))
+    out = np.array(sorted(out), dtype=np.int64).reshape(-1, d)
+    if len(out) > limit:
+        out = out[np.sort(rng.choice(len(out), size=limit, replace=False))]
+    return out
+
+
 def _inner_search(
     builder: AlgorithmBuilder,
     problem: SearchProblem,
@@ -255,7 +278,31 @@ def _inner_search(
     return as_int(algorithm.pop.get("X")), visited
 
 
-def select_by_hvi(front: np.ndarray, candidates: np.ndarray, n: int, ref: float = 1.1) -> list[int]:
+def normalisation_box(front: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ideal and nadir of a front, leaving out isolated extremes.
+
+    A front point whose gap to the rest of the front in some objective exceeds the span of the
+    rest (NAS-Bench-201's 10%-accuracy cells, fastest only because nothing reaches the output)
+    would squash every other point into a sliver of the box; it is left out of the box (it
+    still counts as part of the front).
+    """
+    keep = np.ones(len(front), dtype=bool)
+    for j in range(front.shape[1]):
+        while keep.sum() > 2:
+            idx = np.flatnonzero(keep)
+            values = front[idx, j]
+            worst = idx[int(np.argmax(values))]
+            rest = front[keep & (np.arange(len(front)) != worst), j]
+            if front[worst, j] - rest.max() > max(rest.max() - rest.min(), 1e-12):
+                keep[worst] = False
+            else:
+                break
+    return front[keep].min(0), front[keep].max(0)
+
+
+def select_by_hvi(
+    front: np.ndarray, candidates: np.ndarray, n: int, ref: float = 1.1, believer: bool = True
+) -> list[int]:
     """Greedy batch of ``n`` candidates that most improve the front's hypervolume.
 
     ``front`` and ``candidates`` are minimisation objectives (candidates predicted). Both are
@@ -270,7 +317,7 @@ def select_by_hvi(front: np.ndarray, candidates: np.ndarray, n: int, ref: float 
         return []
     if len(front) == 0:
         return list(range(n))
-    ideal, nadir = front.min(0), front.max(0)
+    ideal, nadir = normalisation_box(front)
     span = np.where(nadir > ideal, nadir - ideal, 1.0)
     P, C = (front - ideal) / span, (candidates - ideal) / span
     refp = np.full(P.shape[1], ref)
@@ -284,8 +331,9 @@ def select_by_hvi(front: np.ndarray, candidates: np.ndarray, n: int, ref: float 
         best = idx[int(np.argmax(gain))]
         chosen.append(best)
         free[best] = False
-        P = np.vstack([P, C[best]])
-        P = P[non_dominated_mask(P)]
+        if believer:
+            P = np.vstack([P, C[best]])
+            P = P[non_dominated_mask(P)]
     if len(chosen) < n:
         idx = np.flatnonzero(free)
         eps = additive_epsilon(P, C[idx])
@@ -326,8 +374,10 @@ class ConcurrentNAS(Tactic):
         default_predictor: str = "ridge",
         candidate_pool: int = 500,
         initial: Sequence[str] | None = None,
+        neighbourhood: int = 0,
+        believer: bool = True,
     ) -> None:
-        if batch_size < 1 or inner_generations < 1:
+        if batch_size < 1 or inner_generations < 0:
             raise ValueError(
                 "batch_size and inner_generations must be >= 1, got "
                 f"{batch_size}, {inner_generations}"
@@ -341,6 +391,8 @@ class ConcurrentNAS(Tactic):
         self.candidate_pool = candidate_pool
         self.initial = list(initial) if initial is not None else None
         self.front_only = False
+        self.neighbourhood = neighbourhood
+        self.believer = believer
 
     def setup(self, problem: SearchProblem, rng: np.random.Generator) -> None:
         self.rng = rng
@@ -364,26 +416,38 @@ class ConcurrentNAS(Tactic):
             problem, self.predictor_kinds, self.default_predictor, _seed(self.rng)
         )
         front = problem.front()
-        seed_X = (
-            problem.encode([e.arch for e in front])
-            if front
-            else np.zeros((0, len(problem.num_choices)), int)
-        )
-        if self.inner_X is not None:
-            seed_X = np.unique(np.vstack([seed_X, self.inner_X]), axis=0)
-        pop_size = getattr(self.algorithm_builder, "keywords", {}).get("pop_size", 50)
-        if len(seed_X) > pop_size:  # the validated front first, then the kept population
-            keep = self.rng.permutation(len(seed_X))[:pop_size]
-            seed_X = seed_X[np.sort(keep)]
-        self.inner_X, visited = _inner_search(
-            self.algorithm_builder,
-            problem,
-            predictors,
-            seed_X,
-            self.inner_generations,
-            _seed(self.rng),
-        )
+        front_X = problem.encode([e.arch for e in front]) if front else None
+        candidates = [np.zeros((0, len(problem.num_choices)), dtype=np.int64)]
+        if self.inner_generations > 0:
+            self.inner_X, visited = _inner_search(
+                self.algorithm_builder,
+                problem,
+                predictors,
+                self._inner_seed(front_X),
+                self.inner_generations,
+                _seed(self.rng),
+            )
+            candidates.append(visited)
+        if self.neighbourhood > 0 and front_X is not None:
+            candidates.append(
+                hamming_neighbours(
+                    front_X, problem.num_choices, self.neighbourhood, self.rng, limit=20_000
+                )
+            )
+        visited = np.unique(np.vstack(candidates), axis=0)
         self.next_batch = self._select(problem, predictors, visited, front)
+
+    def _inner_seed(self, front_X: np.ndarray | None) -> np.ndarray | None:
+        """First population of the inner search: the validated front, then the population the
+        inner search ended with last round (kept, not restarted), up to the population size."""
+        parts = [x for x in (front_X, self.inner_X) if x is not None and len(x)]
+        if not parts:
+            return None
+        X = np.vstack(parts)
+        _, first = np.unique(X, axis=0, return_index=True)
+        X = X[np.sort(first)]
+        pop_size = getattr(self.algorithm_builder, "keywords", {}).get("pop_size", 50)
+        return X[:pop_size]
 
     def _select(
         self, problem, predictors, visited: np.ndarray, front: list[Evaluation]
@@ -410,7 +474,7 @@ class ConcurrentNAS(Tactic):
             pool = np.flatnonzero(ranks == 1)
             n = min(n, len(pool))
         front_F = problem.matrices(front)[0] if front else np.zeros((0, F.shape[1]))
-        picks = select_by_hvi(front_F, F[pool], n)
+        picks = select_by_hvi(front_F, F[pool], n, believer=self.believer)
         self.predicted = {archs[pool[i]]: F[pool[i]] for i in picks}
         return [archs[pool[i]] for i in picks]
 
