@@ -14,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import pickle
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cloudpickle
 import numpy as np
 
 from search.algorithms import nsga2
@@ -199,7 +199,7 @@ def run_search(
     step = 0
     if state is not None:
         step, blob = state
-        tactic, problem_state = pickle.loads(blob)
+        tactic, problem_state = cloudpickle.loads(blob)
         problem.load_state_dict(problem_state)
         log.info("resumed study %r at step %d (%d validated)", study, step, problem.n_validated)
     else:
@@ -210,7 +210,8 @@ def run_search(
     while not tactic.done(problem):
         tactic.step(problem)
         step += 1
-        archive.save_state(study, step, pickle.dumps((tactic, problem.state_dict())))
+        # cloudpickle: some pymoo operators are closures that the standard pickle rejects
+        archive.save_state(study, step, cloudpickle.dumps((tactic, problem.state_dict())))
         for h in hooks:
             h.on_step(problem, tactic)
     for h in hooks:

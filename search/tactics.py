@@ -281,10 +281,10 @@ def _inner_search(
 def normalisation_box(front: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ideal and nadir of a front, leaving out isolated extremes.
 
-    A front point whose gap to the rest of the front in some objective exceeds the span of the
-    rest (NAS-Bench-201's 10%-accuracy cells, fastest only because nothing reaches the output)
-    would squash every other point into a sliver of the box; it is left out of the box (it
-    still counts as part of the front).
+    A front point whose gap to the rest of the front in some objective exceeds three times the
+    span of the rest (NAS-Bench-201's 10%-accuracy cells, fastest only because nothing reaches
+    the output) would squash every other point into a sliver of the box; it is left out of the
+    box (it still counts as part of the front).
     """
     keep = np.ones(len(front), dtype=bool)
     for j in range(front.shape[1]):
@@ -293,7 +293,7 @@ def normalisation_box(front: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             values = front[idx, j]
             worst = idx[int(np.argmax(values))]
             rest = front[keep & (np.arange(len(front)) != worst), j]
-            if front[worst, j] - rest.max() > max(rest.max() - rest.min(), 1e-12):
+            if front[worst, j] - rest.max() > 3 * max(rest.max() - rest.min(), 1e-12):
                 keep[worst] = False
             else:
                 break
@@ -376,6 +376,7 @@ class ConcurrentNAS(Tactic):
         initial: Sequence[str] | None = None,
         neighbourhood: int = 0,
         believer: bool = True,
+        hv_reference: float = 1.1,
     ) -> None:
         if batch_size < 1 or inner_generations < 0:
             raise ValueError(
@@ -393,6 +394,7 @@ class ConcurrentNAS(Tactic):
         self.front_only = False
         self.neighbourhood = neighbourhood
         self.believer = believer
+        self.hv_reference = hv_reference
 
     def setup(self, problem: SearchProblem, rng: np.random.Generator) -> None:
         self.rng = rng
@@ -474,7 +476,7 @@ class ConcurrentNAS(Tactic):
             pool = np.flatnonzero(ranks == 1)
             n = min(n, len(pool))
         front_F = problem.matrices(front)[0] if front else np.zeros((0, F.shape[1]))
-        picks = select_by_hvi(front_F, F[pool], n, believer=self.believer)
+        picks = select_by_hvi(front_F, F[pool], n, ref=self.hv_reference, believer=self.believer)
         self.predicted = {archs[pool[i]]: F[pool[i]] for i in picks}
         return [archs[pool[i]] for i in picks]
 
