@@ -482,7 +482,8 @@ class ConcurrentNAS(Tactic):
 
     def _score(self, problem: SearchProblem, evals: Sequence[Evaluation]) -> None:
         """Predictor Kendall tau / MAPE on the batch just validated (predicted before it was)."""
-        from search.predictors import predictor_scores
+        from search.predictors import mape
+        from search.ranking import kendall_tau_b
 
         pairs = [(self.predicted[e.arch], e) for e in evals if e.arch in self.predicted]
         pairs = [(p, e) for p, e in pairs if problem.feasible([e])]
@@ -493,11 +494,10 @@ class ConcurrentNAS(Tactic):
         sign = np.array([1.0 if m == "min" else -1.0 for m in problem.modes])
         self.scores = {}
         for j, key in enumerate(problem.keys):
-            s = predictor_scores(F_true[:, j] * sign[j], F_pred[:, j] * sign[j])
-            self.scores[f"{key}/kendall_tau"], self.scores[f"{key}/mape"] = (
-                s["kendall_tau"],
-                s["mape"],
-            )
+            true, pred = F_true[:, j] * sign[j], F_pred[:, j] * sign[j]
+            self.scores[f"{key}/kendall_tau"] = kendall_tau_b(pred, true)
+            # MAPE is undefined for zero targets (a perfect error of 0, say)
+            self.scores[f"{key}/mape"] = mape(true, pred) if np.all(true != 0) else float("nan")
 
 
 class PredictorSearch(ConcurrentNAS):
@@ -636,7 +636,8 @@ class PopDB(Tactic):
     """Search a space reduced by PopDB constraints learned from another study (section 4.6).
 
     Args:
-        tactic: the tactic run on the reduced space (ConcurrentNAS in the paper).
+        tactic: the tactic run on the reduced space (ConcurrentNAS in the paper), or a builder
+            completed with ``algorithm`` (as configs give it).
         url: archive holding the source study.
         study: the source study (e.g. a full search on a similar device).
         threshold: relative frequency at or under which a choice is dropped (1% in the paper).
@@ -645,13 +646,16 @@ class PopDB(Tactic):
 
     def __init__(
         self,
-        tactic: Tactic,
+        tactic: Tactic | Callable[..., Tactic],
         url: str,
         study: str,
         threshold: float = 0.01,
         min_cluster_size: int = 50,
         min_samples: int = 10,
+        algorithm: AlgorithmBuilder | None = None,
     ) -> None:
+        if not isinstance(tactic, Tactic):
+            tactic = tactic(algorithm=algorithm)
         self.tactic = tactic
         self.url, self.study = url, study
         self.threshold, self.min_cluster_size, self.min_samples = (

@@ -1,0 +1,131 @@
+"""search.py end to end: every search config composes and instantiates, summary.json, errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import hydra
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from search.algorithms import KnownElimination
+from search.analytics import hypervolume
+from search.benchmarks import NB201Table
+from search.objectives import parse_objectives
+from search.pareto import to_minimization
+from search.tactics import Tactic
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+# `search` is the package; the script of the same name is loaded from its file
+_spec = importlib.util.spec_from_file_location("search_script", REPO / "search.py")
+search_script = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(search_script)
+
+BASE = ["logger=csv", "progress_bar=false", "budget=60", "algorithm.pop_size=20"]
+FAST = [*BASE, "tactic.batch_size=10", "tactic.initial_size=20"]
+
+
+def _cfg(tmp_path: Path, *overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("search", overrides=[f"paths.output_dir={tmp_path}", *overrides])
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def source_archive(tmp_path_factory) -> str:
+    """A finished search to warm-start from and to cluster (PopDB)."""
+    out = tmp_path_factory.mktemp("source")
+    search_script.search(_cfg(out, *BASE, "tactic=full", "study=src"))
+    return f"sqlite:///{out}/archive.sqlite"
+
+
+def _overrides(group: str, option: str, source: str) -> list[str]:
+    extra = []
+    if option == "warm_start":
+        extra = [f"tactic.initial.url={source}", "tactic.initial.study=src"]
+    if option == "popdb":
+        extra = [f"tactic.url={source}", "tactic.study=src", "tactic.min_cluster_size=5",
+                 "tactic.min_samples=3"]  # fmt: skip
+    return [f"{group}={option}", *extra]
+
+
+@pytest.mark.parametrize(
+    ("group", "option"),
+    [(g, o) for g in ("objectives", "evaluator", "algorithm", "tactic", "archive", "logger")
+     for o in _options(g)] + [("experiment", o) for o in _options("experiment")
+                              if "/tactic" in (CONF / "experiment" / f"{o}.yaml").read_text()],
+)  # fmt: skip
+def test_every_search_config_composes_and_instantiates(tmp_path, source_archive, group, option):
+    cfg = _cfg(tmp_path, *_overrides(group, option, source_archive))
+    OmegaConf.resolve(cfg)
+    objectives = parse_objectives(cfg.objectives)
+    evaluator = hydra.utils.instantiate(cfg.evaluator)
+    if group == "objectives" and option == "nb201_flops":
+        evaluator = hydra.utils.instantiate(_cfg(tmp_path, "evaluator=proxy_table").evaluator)
+    evaluator.check(objectives, [])
+    algorithm = hydra.utils.instantiate(cfg.algorithm)
+    built = algorithm(n_obj=len(objectives), eliminate_duplicates=KnownElimination())
+    assert hasattr(built, "ask") and hasattr(built, "tell")
+    assert isinstance(hydra.utils.instantiate(cfg.tactic, algorithm=algorithm), Tactic)
+    hydra.utils.instantiate(cfg.archive).close()
+    if group == "logger" and option == "wandb":
+        assert cfg.logger.offline is True
+    if group == "experiment":
+        assert cfg.budget == 500 and cfg.algorithm.pop_size == 50
+        assert cfg.objectives.latency.device in ("pixel3", "edgegpu")
+
+
+def test_search_writes_a_summary_anyone_can_check_against_the_table(tmp_path):
+    summary = search_script.search(_cfg(tmp_path, *FAST))
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary, default=float))
+    assert summary["n_validated"] == 60 and summary["n_unique"] == 60
+    for name in ("front.png", "hypervolume.png", "archive.sqlite", "config_resolved.yaml"):
+        assert (tmp_path / name).is_file()
+    # recompute the front's hypervolume fraction independently from the table
+    table = NB201Table.bundled()
+    archs = [e["arch"] for e in summary["front"]]
+    acc, lat = table.values(archs, "acc_cifar10_test"), table.values(archs, "latency_ms_pixel3")
+    assert [e["acc_top1"] for e in summary["front"]] == pytest.approx(acc)
+    frame = table.frame.dropna(subset=["latency_ms_pixel3"])
+    frame = frame[frame["acc_cifar10_test"] > frame["acc_cifar10_test"].min()]  # no 10% cells
+    T = to_minimization(frame[["acc_cifar10_test", "latency_ms_pixel3"]].to_numpy(), ["max", "min"])
+    T = T[
+        [not np.any(np.less_equal(T, t).all(1) & np.less(T, t).any(1)) for t in T]
+    ]  # brute-force front
+    lo, hi = T.min(0), T.max(0)
+    norm = lambda F: (F - lo) / (hi - lo)  # noqa: E731
+    F = to_minimization(np.c_[acc, lat], ["max", "min"])
+    expected = hypervolume(norm(F), [1.1, 1.1]) / hypervolume(norm(T), [1.1, 1.1])
+    assert summary["hv_fraction"] == pytest.approx(expected)
+    assert 0.5 < expected < 1
+
+
+def test_resume_through_the_entry_point(tmp_path):
+    first = search_script.search(_cfg(tmp_path, *FAST, "budget=30"))
+    with pytest.raises(ValueError, match="already exists.*resume=true"):
+        search_script.search(_cfg(tmp_path, *FAST, "budget=30"))
+    resumed = search_script.search(_cfg(tmp_path, *FAST, "budget=30", "resume=true"))
+    assert resumed["front"] == first["front"] and resumed["n_validated"] == 30
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "match"),
+    [
+        ("objectives.latency.device=tx9", KeyError, "unknown device 'tx9'.*'edgegpu'"),
+        ("objectives.accuracy.metric=acc", KeyError, "unknown metric 'acc'.*'acc_top1'"),
+        ("+constraints.fast={metric:latency_ms,device:pixel3,op:'<=',value:0.0001}",
+         ValueError, "infeasible"),
+    ],
+)  # fmt: skip
+def test_bad_config_values_get_clear_errors(tmp_path, override, error, match):
+    with pytest.raises(error, match=match):
+        search_script.search(_cfg(tmp_path, *FAST, override))
