@@ -371,17 +371,30 @@ class PredictorEvaluator:
                 return kind
         return self.default
 
-    def fit(self, X: np.ndarray, targets: Mapping[str, np.ndarray]) -> PredictorEvaluator:
-        """Fit one predictor per metric on encodings ``X``; NaN targets are left out."""
+    def fit(
+        self, X: np.ndarray, targets: Mapping[str, np.ndarray], cv_folds: int = 0
+    ) -> PredictorEvaluator:
+        """Fit one predictor per metric on encodings ``X``; NaN targets are left out.
+
+        With ``cv_folds`` > 1, ``residual_std[key]`` holds the standard deviation of the
+        cross-validated residuals: how far off a prediction for an unseen architecture is.
+        """
+        from sklearn.model_selection import KFold, cross_val_predict
+
         from search.predictors import make_predictor
 
         X = np.asarray(X, dtype=np.int64)
+        self.residual_std: dict[str, float] = {}
         for key, y in targets.items():
             y = np.asarray(y, dtype=float)
             ok = ~np.isnan(y)
             if ok.sum() < 3:
                 raise ValueError(f"need >= 3 measured values of {key!r} to fit, got {ok.sum()}")
             model = make_predictor(self.kind_of(key), self.num_choices, seed=self.seed)
+            if cv_folds > 1 and ok.sum() >= 2 * cv_folds:
+                folds = KFold(cv_folds, shuffle=True, random_state=self.seed)
+                cv = cross_val_predict(model, X[ok], y[ok], cv=folds)
+                self.residual_std[key] = float(np.std(y[ok] - cv))
             self.models[key] = model.fit(X[ok], y[ok])
         self.name = "predictor:" + ",".join(f"{k}={self.kind_of(k)}" for k in self.models)
         return self

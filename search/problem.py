@@ -182,6 +182,22 @@ class SearchProblem:
         """A pymoo problem over integer encodings (bounds and variable types; no evaluation)."""
         return _encoding_problem(self.num_choices, len(self.objectives))
 
+    def features(self, X: np.ndarray) -> np.ndarray:
+        """Predictor features of encodings ``X``: the space's ``features(arch)`` if it has one
+        (e.g. NAS-Bench-201's live ops), else the encodings themselves."""
+        X = np.asarray(X, dtype=np.int64).reshape(-1, len(self.num_choices))
+        featurize = getattr(self.space, "features", None)
+        if featurize is None:
+            return X
+        if len(X) == 0:
+            return np.zeros((0, len(self.feature_choices)), dtype=np.int64)
+        return np.stack([np.asarray(featurize(a), dtype=np.int64) for a in self.decode(X)])
+
+    @property
+    def feature_choices(self) -> list[int]:
+        """Number of values of each predictor feature."""
+        return list(getattr(self.space, "feature_choices", self.num_choices))
+
     def encode(self, archs: Sequence[str]) -> np.ndarray:
         return np.stack([np.asarray(self.space.encode(a), dtype=np.int64) for a in archs])
 

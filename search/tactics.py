@@ -181,24 +181,24 @@ class _PredictedProblem(Problem):
 
     def __init__(
         self,
-        num_choices: Sequence[int],
+        problem: SearchProblem,
         predictors: PredictorEvaluator,
-        objectives: Sequence[Objective],
-        constraints: Sequence[Any],
     ) -> None:
-        base = _encoding_problem(num_choices, len(objectives))
+        objectives, constraints = problem.objectives, problem.constraints
+        base = _encoding_problem(problem.num_choices, len(objectives))
         super().__init__(
             n_var=base.n_var, n_obj=base.n_obj, n_ieq_constr=1, xl=base.xl, xu=base.xu,
             vtype=int, vars=base.vars,
         )  # fmt: skip
         self.predictors, self.objectives, self.constraints = predictors, objectives, constraints
+        self.featurize = problem.features
         self.visited: set[tuple[int, ...]] = set()
 
     def _evaluate(self, X, out, *args, **kwargs):
         X = as_int(X)
         self.visited.update(map(tuple, X.tolist()))
         out["F"], out["G"] = predicted_matrices(
-            self.predictors, X, self.objectives, self.constraints
+            self.predictors, self.featurize(X), self.objectives, self.constraints
         )
 
 
@@ -221,15 +221,18 @@ def predicted_matrices(
     return F, G
 
 
-def _fit_predictors(problem: SearchProblem, kinds: Mapping[str, str], default: str, seed: int):
+def _fit_predictors(
+    problem: SearchProblem, kinds: Mapping[str, str], default: str, seed: int, cv_folds: int = 0
+):
     evals = list(problem.seen.values())
-    X = problem.encode([e.arch for e in evals])
+    X = problem.features(problem.encode([e.arch for e in evals]))
     keys = [t.key for t in problem.targets]
     targets = {
         k: np.array([np.nan if e.metrics.get(k) is None else e.metrics[k] for e in evals])
         for k in keys
     }
-    return PredictorEvaluator(problem.num_choices, kinds, default, seed).fit(X, targets)
+    predictors = PredictorEvaluator(problem.feature_choices, kinds, default, seed)
+    return predictors.fit(X, targets, cv_folds)
 
 
 def hamming_neighbours(
@@ -264,7 +267,7 @@ def _inner_search(
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``builder`` on the predictors; returns (final population X, every visited X)."""
-    pp = _PredictedProblem(problem.num_choices, predictors, problem.objectives, problem.constraints)
+    pp = _PredictedProblem(problem, predictors)
     kwargs: dict[str, Any] = {
         "n_obj": len(problem.objectives),
         "eliminate_duplicates": KnownElimination(),
@@ -276,6 +279,58 @@ def _inner_search(
     algorithm.run()
     visited = np.array(sorted(pp.visited), dtype=np.int64).reshape(-1, len(problem.num_choices))
     return as_int(algorithm.pop.get("X")), visited
+
+
+def select_by_ehvi(
+    front: np.ndarray,
+    mean: np.ndarray,
+    sigma: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    ref: float = 1.1,
+    samples: int = 32,
+    believer: bool = True,
+) -> list[int]:
+    """Greedy batch of ``n`` candidates of largest expected hypervolume improvement (EHVI).
+
+    Each candidate's objectives are Gaussian around the predicted ``mean`` with the predictors'
+    cross-validated error ``sigma`` (per objective); the EHVI over the validated ``front`` is a
+    Monte-Carlo average over ``samples`` draws shared by all candidates. A candidate predicted
+    just behind the front still has a chance to improve it, in proportion to how unsure the
+    predictors are. With ``believer``, each pick joins the front at its predicted mean, so the
+    next pick is valued for what it adds beyond it (a diverse batch). Everything is normalised
+    to the front's box (:func:`normalisation_box`), reference point ``ref``.
+    """
+    n = min(n, len(mean))
+    if n <= 0:
+        return []
+    if len(front) == 0:
+        return list(range(n))
+    ideal, nadir = normalisation_box(front)
+    span = np.where(nadir > ideal, nadir - ideal, 1.0)
+    P, M, S = (front - ideal) / span, (mean - ideal) / span, np.asarray(sigma) / span
+    refp = np.full(P.shape[1], ref)
+    z = rng.standard_normal((samples, M.shape[1]))
+    draws = (M[:, None, :] + z[None] * S).reshape(-1, M.shape[1])  # (candidates * samples, k)
+    chosen: list[int] = []
+    free = np.ones(len(M), dtype=bool)
+    while len(chosen) < n:
+        idx = np.flatnonzero(free)
+        rows = (idx[:, None] * samples + np.arange(samples)).ravel()
+        gain = hypervolume_contributions(P, draws[rows], refp).reshape(len(idx), samples).mean(1)
+        if gain.max() <= 0:
+            break
+        best = idx[int(np.argmax(gain))]
+        chosen.append(best)
+        free[best] = False
+        if believer:
+            P = np.vstack([P, M[best]])
+            P = P[non_dominated_mask(P)]
+    if len(chosen) < n:
+        idx = np.flatnonzero(free)
+        eps = additive_epsilon(P, M[idx])
+        chosen.extend(idx[np.argsort(eps, kind="stable")[: n - len(chosen)]].tolist())
+    return chosen
 
 
 def normalisation_box(front: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -377,6 +432,8 @@ class ConcurrentNAS(Tactic):
         neighbourhood: int = 0,
         believer: bool = True,
         hv_reference: float = 1.1,
+        uncertainty: bool = False,
+        explore: float = 0.0,
     ) -> None:
         if batch_size < 1 or inner_generations < 0:
             raise ValueError(
@@ -395,6 +452,10 @@ class ConcurrentNAS(Tactic):
         self.neighbourhood = neighbourhood
         self.believer = believer
         self.hv_reference = hv_reference
+        self.uncertainty = uncertainty
+        if not 0 <= explore <= 1:
+            raise ValueError(f"explore is a share of the batch in [0, 1], got {explore}")
+        self.explore = explore
 
     def setup(self, problem: SearchProblem, rng: np.random.Generator) -> None:
         self.rng = rng
@@ -415,7 +476,11 @@ class ConcurrentNAS(Tactic):
             return
         self.round += 1
         predictors = _fit_predictors(
-            problem, self.predictor_kinds, self.default_predictor, _seed(self.rng)
+            problem,
+            self.predictor_kinds,
+            self.default_predictor,
+            _seed(self.rng),
+            cv_folds=5 if self.uncertainty else 0,
         )
         front = problem.front()
         front_X = problem.encode([e.arch for e in front]) if front else None
@@ -458,6 +523,8 @@ class ConcurrentNAS(Tactic):
         new = np.array([not problem.is_known(a) for a in archs], dtype=bool)
         visited, archs = visited[new], [a for a, k in zip(archs, new, strict=True) if k]
         n = min(self.batch_size, problem.remaining)
+        n_explore = int(round(self.explore * n))  # uniformly random share of the batch
+        n -= n_explore
         if len(archs) < n:  # the inner search saw too little that is new: top up at random
             taken = set(archs)
             extra = [a for a in _unique_new(problem, self.rng, n) if a not in taken]
@@ -465,7 +532,9 @@ class ConcurrentNAS(Tactic):
             if extra:
                 archs += extra
                 visited = np.vstack([visited, problem.encode(extra)])
-        F, G = predicted_matrices(predictors, visited, problem.objectives, problem.constraints)
+        F, G = predicted_matrices(
+            predictors, problem.features(visited), problem.objectives, problem.constraints
+        )
         ok = G[:, 0] <= 0
         if ok.sum() >= n:
             visited, F, archs = visited[ok], F[ok], [a for a, k in zip(archs, ok, strict=True) if k]
@@ -476,9 +545,25 @@ class ConcurrentNAS(Tactic):
             pool = np.flatnonzero(ranks == 1)
             n = min(n, len(pool))
         front_F = problem.matrices(front)[0] if front else np.zeros((0, F.shape[1]))
-        picks = select_by_hvi(front_F, F[pool], n, ref=self.hv_reference, believer=self.believer)
+        if self.uncertainty and predictors.residual_std:
+            sign = np.array([1.0 if m == "min" else -1.0 for m in problem.modes])
+            sigma = np.array([predictors.residual_std.get(k, 0.0) for k in problem.keys])
+            picks = select_by_ehvi(
+                front_F, F[pool], sigma * np.abs(sign), n, self.rng, self.hv_reference,
+                believer=self.believer,
+            )  # fmt: skip
+        else:
+            picks = select_by_hvi(
+                front_F, F[pool], n, ref=self.hv_reference, believer=self.believer
+            )
         self.predicted = {archs[pool[i]]: F[pool[i]] for i in picks}
-        return [archs[pool[i]] for i in picks]
+        batch = [archs[pool[i]] for i in picks]
+        if n_explore:
+            taken = set(batch)
+            batch += [a for a in _unique_new(problem, self.rng, 2 * n_explore) if a not in taken][
+                :n_explore
+            ]
+        return batch
 
     def _score(self, problem: SearchProblem, evals: Sequence[Evaluation]) -> None:
         """Predictor Kendall tau / MAPE on the batch just validated (predicted before it was)."""
@@ -578,6 +663,18 @@ class ReducedSpace:
         return self.base.decode(
             [idx[int(v)] for idx, v in zip(self.index.values(), vector, strict=True)]
         )
+
+    def features(self, arch: str) -> np.ndarray:
+        """The base space's predictor features (or its encoding)."""
+        if hasattr(self.base, "features"):
+            return self.base.features(arch)
+        return np.asarray(self.base.encode(arch))
+
+    @property
+    def feature_choices(self) -> list[int]:
+        if hasattr(self.base, "feature_choices"):
+            return list(self.base.feature_choices)
+        return [len(c) for c in self.base.decisions.values()]
 
     def sample(self, rng: np.random.Generator, n: int | None = None) -> str | list[str]:
         vecs = np.stack(

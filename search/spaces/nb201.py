@@ -97,6 +97,26 @@ def is_connected(arch: str) -> bool:
     return NUM_NODES - 1 in reach
 
 
+def live_ops(arch: str) -> tuple[str, ...]:
+    """The six ops with every edge that is not on an input-to-output path set to ``none``.
+
+    Such an edge computes nothing the output sees, so two archs with the same live ops are the
+    same network (the benchmark's isomorphic cells); predictors see through the difference.
+    """
+    ops = parse_arch(arch)
+    forward, backward = {0}, {NUM_NODES - 1}
+    for (dst, src), op in zip(EDGES, ops, strict=True):
+        if op != "none" and src in forward:
+            forward.add(dst)
+    for (dst, src), op in reversed(list(zip(EDGES, ops, strict=True))):
+        if op != "none" and dst in backward:
+            backward.add(src)
+    return tuple(
+        op if src in forward and dst in backward else "none"
+        for (dst, src), op in zip(EDGES, ops, strict=True)
+    )
+
+
 # ----------------------------------------------------------------------------- network
 
 
@@ -300,6 +320,17 @@ class NB201Space:
                 f"an NB201 vector has {len(EDGES)} entries in 0..{len(OPS) - 1}, got {vec}"
             )
         return arch_str([OPS[v] for v in vec])
+
+    def features(self, arch: str) -> np.ndarray:
+        """Predictor features: the encoding, then the encoding of the live ops (:func:`live_ops`),
+        so that a model sees both what is chosen and what the network really computes."""
+        live = [OPS.index(op) for op in live_ops(arch)]
+        return np.concatenate([self.encode(arch), np.array(live, dtype=np.int64)])
+
+    @property
+    def feature_choices(self) -> list[int]:
+        """Number of values of each entry of :meth:`features`."""
+        return [len(OPS)] * (2 * len(EDGES))
 
     def sample(self, rng: np.random.Generator, n: int | None = None) -> str | list[str]:
         """Uniformly random architecture(s); ``n=None`` returns one string."""

@@ -1,0 +1,184 @@
+"""Search benchmark on NAS-Bench-201: hypervolume fraction of the true front vs validations.
+
+Runs the experiments ``nb201_<problem>_<tactic>`` (problems pixel3 and edgegpu; tactics random,
+nsga2, concurrent) for several seeds through ``search.py``'s ``search(cfg)``, then recomputes
+everything from each run's archive, independently of the search code: the true front is the
+non-dominated set of the bundled table (rows without a measurement and the degenerate 10%
+accuracy cells left out), (100 - accuracy, latency) is normalised to the true front's bounding
+box, the reference point is (1.1, 1.1), and the hypervolume (pymoo's HV) of the front found
+after k validated evaluations is divided by the true front's.
+
+    python benchmarks/search_nb201.py --seeds 5 --out benchmarks/results/search_nb201.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("WANDB_MODE", "offline")
+
+from hydra import compose, initialize_config_dir  # noqa: E402
+from pymoo.indicators.hv import HV  # noqa: E402
+
+from search.archive import Archive  # noqa: E402
+from search.benchmarks import NB201Table  # noqa: E402
+
+CHECKPOINTS = (50, 100, 150, 200, 300, 500)
+TARGETS = (0.95, 0.98, 0.99)
+TACTICS = ("random", "nsga2", "concurrent")
+PROBLEMS = ("pixel3", "edgegpu")
+
+
+def load_search():
+    spec = importlib.util.spec_from_file_location("search_script", REPO / "search.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.search
+
+
+class TrueFront:
+    """The issue's definition, computed straight from the table."""
+
+    def __init__(self, table: NB201Table, device: str) -> None:
+        frame = table.frame.dropna(subset=[f"latency_ms_{device}", "acc_cifar10_test"])
+        acc = frame["acc_cifar10_test"].to_numpy(float)
+        keep = acc > acc.min()  # the degenerate cells sit at the table's minimum accuracy
+        F = np.c_[100 - acc[keep], frame[f"latency_ms_{device}"].to_numpy(float)[keep]]
+        order = np.lexsort((F[:, 1], F[:, 0]))
+        front, best = [], np.inf
+        for i in order:  # 2-D non-dominated sweep
+            if F[i, 1] < best:
+                front.append(F[i])
+                best = F[i, 1]
+        self.front = np.array(front)
+        self.lo, self.hi = self.front.min(0), self.front.max(0)
+        self.hv = HV(ref_point=np.array([1.1, 1.1]))
+        self.total = self.hv(self._norm(self.front))
+        self.device = device
+
+    def _norm(self, F: np.ndarray) -> np.ndarray:
+        return (F - self.lo) / (self.hi - self.lo)
+
+    def fraction(self, F: np.ndarray) -> float:
+        return float(self.hv(self._norm(F))) / self.total if len(F) else 0.0
+
+    def curve(self, evaluations) -> list[float]:
+        """HV fraction after each validated evaluation (infeasible ones count, add nothing)."""
+        points, out = [], []
+        for e in evaluations:
+            acc, lat = e.metrics.get("acc_top1"), e.metrics.get(f"latency_ms_{self.device}")
+            if acc is not None and lat is not None:
+                points.append([100 - acc, lat])
+            out.append(self.fraction(np.array(points)) if points else 0.0)
+        return out
+
+
+def run_one(search, problem: str, tactic: str, seed: int, out_dir: Path) -> dict:
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(
+            "search",
+            overrides=[
+                f"experiment=nb201_{problem}_{tactic}",
+                f"seed={seed}",
+                f"paths.output_dir={out_dir}",
+                "~logger",
+                "progress_bar=false",
+            ],
+        )
+    start = time.time()
+    summary = search(cfg)
+    wall = time.time() - start
+    archive = Archive(f"sqlite:///{out_dir}/archive.sqlite")
+    evaluations = archive.evaluations(study=cfg.study)
+    archive.close()
+    archs = [e.arch for e in evaluations]
+    return {
+        "evaluations": evaluations,
+        "n_validated": summary["n_validated"],
+        "unique": len(set(archs)),
+        "repeats": len(archs) - len(set(archs)),
+        "wall_s": wall,
+    }
+
+
+def fmt_reach(values: list[int | None], n_seeds: int) -> str:
+    hit = [v for v in values if v is not None]
+    if not hit:
+        return "not reached"
+    mean = f"{np.mean(hit):.0f}"
+    return mean if len(hit) == n_seeds else f"{len(hit)} of {n_seeds} seeds, {mean}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS))
+    parser.add_argument("--tactics", nargs="+", default=list(TACTICS))
+    parser.add_argument("--out", type=Path, default=None, help="markdown file for the table")
+    parser.add_argument("--runs-dir", type=Path, default=None, help="keep run dirs here")
+    args = parser.parse_args()
+
+    search = load_search()
+    table = NB201Table.bundled()
+    runs_dir = args.runs_dir or Path(tempfile.mkdtemp(prefix="search_nb201_"))
+    header = (
+        "| problem | tactic | "
+        + " | ".join(f"@{c}" for c in CHECKPOINTS)
+        + " | evals to 0.95 | evals to 0.98 | evals to 0.99 | unique archs | repeats | s/run |"
+    )
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    raw = {}
+    for problem in args.problems:
+        truth = TrueFront(table, problem)
+        for tactic in args.tactics:
+            curves, reach, unique, repeats, walls = [], {t: [] for t in TARGETS}, [], [], []
+            for seed in range(args.seeds):
+                run = run_one(
+                    search, problem, tactic, seed, runs_dir / f"{problem}_{tactic}_{seed}"
+                )
+                curve = truth.curve(run["evaluations"])
+                curves.append(curve)
+                for t in TARGETS:
+                    hit = next((i + 1 for i, v in enumerate(curve) if v >= t), None)
+                    reach[t].append(hit)
+                unique.append(run["unique"])
+                repeats.append(run["repeats"])
+                walls.append(run["wall_s"])
+                print(f"{problem} {tactic} seed {seed}: {curve[-1]:.4f} after {len(curve)}",
+                      flush=True)  # fmt: skip
+            cells = []
+            for c in CHECKPOINTS:
+                vals = [cv[min(c, len(cv)) - 1] for cv in curves]
+                cells.append(f"{np.mean(vals):.3f} ({min(vals):.3f}-{max(vals):.3f})")
+            reach_cells = [fmt_reach(reach[t], args.seeds) for t in TARGETS]
+            lines.append(
+                f"| {problem} | {tactic} | "
+                + " | ".join(cells + reach_cells)
+                + f" | {np.mean(unique):.0f} | {sum(repeats)} | {np.mean(walls):.1f} |"
+            )
+            raw[f"{problem}/{tactic}"] = {"curves": curves, "reach": reach}
+    text = "\n".join(lines)
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        note = (
+            f"HV fraction mean (min-max) over {args.seeds} seeds at k validated evaluations; "
+            "evals to a target: mean over the seeds that reach it.\n\n"
+        )
+        args.out.write_text(note + text + "\n")
+        args.out.with_suffix(".json").write_text(json.dumps(raw, default=str))
+
+
+if __name__ == "__main__":
+    main()
