@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from search.runner import SearchResult  # noqa: E402
+from search.tactics import normalisation_box  # noqa: E402
 
 
 def _values(result: SearchResult, evaluations) -> np.ndarray:
@@ -29,12 +30,22 @@ def plot_front(result: SearchResult, path: Path) -> Path:
     sc = ax.scatter(V[:, 0], V[:, 1], c=np.arange(len(V)), cmap="viridis", s=10, alpha=0.6)
     fig.colorbar(sc, ax=ax, label="evaluation order")
     if result.reference is not None:
-        T = result.reference.front * np.where(np.array(result.modes[:2]) == "max", -1, 1)
+        T = result.reference.front[:, :2] * np.where(np.array(result.modes[:2]) == "max", -1, 1)
         T = T[np.argsort(T[:, 1])]
         ax.step(T[:, 0], T[:, 1], where="post", color="grey", lw=1, label="true front")
+    sign = np.where(np.array(result.modes[:2]) == "max", -1.0, 1.0)
     F = _values(result, result.front)
     F = F[np.argsort(F[:, 1])]
     ax.plot(F[:, 0], F[:, 1], "o-", color="crimson", ms=4, lw=1, label="found front")
+    # zoom on the front: an isolated extreme (NAS-Bench-201's 10% cells) would squash the rest
+    box = result.reference.front[:, :2] if result.reference is not None else None
+    if box is None and len(F) > 1:
+        box = np.array(normalisation_box(F * sign))
+    if box is not None:
+        lo, hi = (box * sign).min(0), (box * sign).max(0)
+        pad = 0.08 * np.where(hi > lo, hi - lo, 1.0)
+        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+        ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
     ax.set_xlabel(f"{result.keys[0]} ({result.modes[0]})")
     ax.set_ylabel(f"{result.keys[1]} ({result.modes[1]})")
     ax.legend(loc="best")

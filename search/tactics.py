@@ -434,6 +434,7 @@ class ConcurrentNAS(Tactic):
         hv_reference: float = 1.1,
         uncertainty: bool = False,
         explore: float = 0.0,
+        trust_radius: int | None = None,
     ) -> None:
         if batch_size < 1 or inner_generations < 0:
             raise ValueError(
@@ -456,6 +457,7 @@ class ConcurrentNAS(Tactic):
         if not 0 <= explore <= 1:
             raise ValueError(f"explore is a share of the batch in [0, 1], got {explore}")
         self.explore = explore
+        self.trust_radius = trust_radius
 
     def setup(self, problem: SearchProblem, rng: np.random.Generator) -> None:
         self.rng = rng
@@ -502,6 +504,10 @@ class ConcurrentNAS(Tactic):
                 )
             )
         visited = np.unique(np.vstack(candidates), axis=0)
+        if self.trust_radius is not None and front_X is not None and len(visited):
+            # a weak predictor is trusted only near what has been validated
+            dist = (visited[:, None, :] != front_X[None, :, :]).sum(2).min(1)
+            visited = visited[dist <= self.trust_radius]
         self.next_batch = self._select(problem, predictors, visited, front)
 
     def _inner_seed(self, front_X: np.ndarray | None) -> np.ndarray | None:
