@@ -151,13 +151,20 @@ class ReferenceFront:
         return hypervolume(self.normalize(F), self.ref) / self.hypervolume if len(F) else 0.0
 
     def report(self, F: np.ndarray) -> dict[str, float]:
-        """Front approximation: HV fraction, IGD (normalised), true-front points recovered."""
+        """Front approximation: HV fraction, IGD (normalised), share of the true front recovered,
+        and the ratio of dominance of the true front over the found one (0 = nothing to gain)."""
         F = _matrix(F, len(self.ideal))
         if len(F) == 0:
-            return {"hv_fraction": 0.0, "igd": float("inf"), "true_front_found": 0.0}
+            return {
+                "hv_fraction": 0.0,
+                "igd": float("inf"),
+                "true_front_found": 0.0,
+                "rod_true_over_found": 1.0,
+            }
         found = (np.abs(self.front[:, None, :] - F[None]).max(2) < 1e-9).any(1)
         return {
             "hv_fraction": self.hv_fraction(F),
             "igd": float(IGD(self.normalize(self.front))(self.normalize(F))),
             "true_front_found": float(found.mean()),
+            "rod_true_over_found": ratio_of_dominance(self.front, F),
         }

@@ -67,6 +67,7 @@ class SearchResult:
     modes: list[str]
     reference: ReferenceFront | None = None
     predictor_scores: dict[str, float] = field(default_factory=dict)
+    predictor_history: list[dict[str, float]] = field(default_factory=list)
     problem: SearchProblem | None = field(default=None, repr=False)
 
     @property
@@ -116,6 +117,7 @@ class SearchResult:
             "hypervolume": curve[-1][1] if curve else 0.0,
             "hv_curve": curve,
             "predictor_scores": self.predictor_scores,
+            "predictor_history": self.predictor_history,
         }
         if self.reference is not None and self.front:
             F, _ = self.problem.matrices(self.front)
@@ -228,6 +230,7 @@ def run_search(
         modes=problem.modes,
         reference=reference_front(evaluator, problem),
         predictor_scores=tactic.predictor_scores(),
+        predictor_history=tactic.predictor_history(),
         problem=problem,
     )
 

@@ -58,8 +58,13 @@ class Tactic:
         return self.finished or problem.remaining <= 0
 
     def predictor_scores(self) -> dict[str, float]:
-        """Quality of the tactic's predictors on the last validated batch (if it has any)."""
+        """Quality of the tactic's predictors on the last validated batch (if it has any):
+        Kendall tau and MAPE of the predictions made for it before it was validated."""
         return {}
+
+    def predictor_history(self) -> list[dict[str, float]]:
+        """:meth:`predictor_scores` of every round so far."""
+        return []
 
 
 def _seed(rng: np.random.Generator) -> int:
@@ -466,9 +471,13 @@ class ConcurrentNAS(Tactic):
         self.next_batch = self.initial or _unique_new(problem, rng, self.initial_size)
         self.predicted: dict[str, np.ndarray] = {}
         self.scores: dict[str, float] = {}
+        self.score_history: list[dict[str, float]] = []
 
     def predictor_scores(self) -> dict[str, float]:
         return dict(self.scores)
+
+    def predictor_history(self) -> list[dict[str, float]]:
+        return list(self.score_history)
 
     def step(self, problem: SearchProblem) -> None:
         evals = problem.evaluate(self.next_batch)
@@ -583,12 +592,13 @@ class ConcurrentNAS(Tactic):
         F_true, _ = problem.matrices([e for _, e in pairs])
         F_pred = np.stack([p for p, _ in pairs])
         sign = np.array([1.0 if m == "min" else -1.0 for m in problem.modes])
-        self.scores = {}
+        self.scores = {"n_validated": float(problem.n_validated), "n_pairs": float(len(pairs))}
         for j, key in enumerate(problem.keys):
             true, pred = F_true[:, j] * sign[j], F_pred[:, j] * sign[j]
             self.scores[f"{key}/kendall_tau"] = kendall_tau_b(pred, true)
             # MAPE is undefined for zero targets (a perfect error of 0, say)
             self.scores[f"{key}/mape"] = mape(true, pred) if np.all(true != 0) else float("nan")
+        self.score_history.append(dict(self.scores))
 
 
 class PredictorSearch(ConcurrentNAS):
@@ -712,7 +722,9 @@ def popdb_space(
     decisions = space.decisions
     X = np.stack([np.asarray(space.encode(a)) for a in archs])
     onehot = np.concatenate([np.eye(len(c))[X[:, j]] for j, c in enumerate(decisions.values())], 1)
-    labels = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples).fit_predict(onehot)
+    labels = HDBSCAN(
+        min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True
+    ).fit_predict(onehot)
     dense = X[labels >= 0]
     if len(dense) == 0:
         raise ValueError(
@@ -794,3 +806,6 @@ class PopDB(Tactic):
 
     def predictor_scores(self) -> dict[str, float]:
         return self.tactic.predictor_scores()
+
+    def predictor_history(self) -> list[dict[str, float]]:
+        return self.tactic.predictor_history()

@@ -109,6 +109,20 @@ def test_search_writes_a_summary_anyone_can_check_against_the_table(tmp_path):
     assert 0.5 < expected < 1
 
 
+def test_wandb_gets_the_evaluations_table_and_plots_offline(tmp_path):
+    summary = search_script.search(_cfg(tmp_path, *FAST, "logger=wandb", "budget=40"))
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+    media = {p.name.split("_")[0] for p in runs[0].rglob("*.png")}
+    assert media >= {"front", "hypervolume"}
+    tables = list(runs[0].rglob("evaluations*.table.json"))
+    assert len(tables) == 1
+    rows = json.loads(tables[0].read_text())["data"]
+    assert len(rows) == summary["n_validated"] == 40
+    # predictor quality is tracked round by round (ConcurrentNAS: initial 20, then batches of 10)
+    assert [h["n_validated"] for h in summary["predictor_history"]] == [30.0, 40.0]
+
+
 def test_resume_through_the_entry_point(tmp_path):
     first = search_script.search(_cfg(tmp_path, *FAST, "budget=30"))
     with pytest.raises(ValueError, match="already exists.*resume=true"):

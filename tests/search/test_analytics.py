@@ -89,6 +89,9 @@ def test_reference_front_normalises_to_its_own_box():
     report = ref.report(partial)
     assert report["true_front_found"] == pytest.approx(len(partial) / len(ref.front))
     assert report["igd"] > 0
+    assert report["rod_true_over_found"] == 0.0  # on the true front: nothing dominates it
+    behind = ref.report(ref.front + 0.5)
+    assert behind["rod_true_over_found"] == 1.0 and behind["true_front_found"] == 0.0
 
 
 def test_normalisation_box_leaves_out_isolated_extremes():
