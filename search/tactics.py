@@ -361,7 +361,13 @@ def normalisation_box(front: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def select_by_hvi(
-    front: np.ndarray, candidates: np.ndarray, n: int, ref: float = 1.1, believer: bool = True
+    front: np.ndarray,
+    candidates: np.ndarray,
+    n: int,
+    ref: float = 1.1,
+    believer: bool = True,
+    groups: np.ndarray | None = None,
+    per_group: int | None = None,
 ) -> list[int]:
     """Greedy batch of ``n`` candidates that most improve the front's hypervolume.
 
@@ -383,21 +389,38 @@ def select_by_hvi(
     refp = np.full(P.shape[1], ref)
     chosen: list[int] = []
     free = np.ones(len(C), dtype=bool)
-    while len(chosen) < n:
+    capped = per_group is not None and groups is not None
+    count: dict[int, int] = {}
+
+    def take(i: int) -> None:
+        chosen.append(int(i))
+        free[i] = False
+        if capped:
+            count[groups[i]] = count.get(groups[i], 0) + 1
+            if count[groups[i]] >= per_group:  # spread the batch over the front
+                free[groups == groups[i]] = False
+
+    while len(chosen) < n and free.any():
         idx = np.flatnonzero(free)
         gain = hypervolume_contributions(P, C[idx], refp)
         if gain.max() <= 0:
             break
         best = idx[int(np.argmax(gain))]
-        chosen.append(best)
-        free[best] = False
+        take(best)
         if believer:
             P = np.vstack([P, C[best]])
             P = P[non_dominated_mask(P)]
     if len(chosen) < n:
         idx = np.flatnonzero(free)
-        eps = additive_epsilon(P, C[idx])
-        chosen.extend(idx[np.argsort(eps, kind="stable")[: n - len(chosen)]].tolist())
+        for i in idx[np.argsort(additive_epsilon(P, C[idx]), kind="stable")]:
+            if len(chosen) >= n:
+                break
+            if free[i]:
+                take(i)
+    if len(chosen) < n:  # every group is at its cap: fill by closeness regardless
+        rest = np.setdiff1d(np.arange(len(C)), chosen)
+        eps = additive_epsilon(P, C[rest])
+        chosen.extend(rest[np.argsort(eps, kind="stable")[: n - len(chosen)]].tolist())
     return chosen
 
 
@@ -440,6 +463,8 @@ class ConcurrentNAS(Tactic):
         uncertainty: bool = False,
         explore: float = 0.0,
         trust_radius: int | None = None,
+        anchor: bool = False,
+        per_parent: int | None = None,
     ) -> None:
         if batch_size < 1 or inner_generations < 0:
             raise ValueError(
@@ -463,6 +488,8 @@ class ConcurrentNAS(Tactic):
             raise ValueError(f"explore is a share of the batch in [0, 1], got {explore}")
         self.explore = explore
         self.trust_radius = trust_radius
+        self.anchor = anchor
+        self.per_parent = per_parent
 
     def setup(self, problem: SearchProblem, rng: np.random.Generator) -> None:
         self.rng = rng
@@ -550,6 +577,8 @@ class ConcurrentNAS(Tactic):
         F, G = predicted_matrices(
             predictors, problem.features(visited), problem.objectives, problem.constraints
         )
+        if self.anchor and len(visited):
+            F = F + self._anchor_residuals(problem, predictors, visited)
         ok = G[:, 0] <= 0
         if ok.sum() >= n:
             visited, F, archs = visited[ok], F[ok], [a for a, k in zip(archs, ok, strict=True) if k]
@@ -568,9 +597,14 @@ class ConcurrentNAS(Tactic):
                 believer=self.believer,
             )  # fmt: skip
         else:
+            groups = None
+            if self.per_parent is not None and front:
+                front_X = problem.encode([e.arch for e in front])
+                groups = (visited[pool][:, None, :] != front_X[None]).sum(2).argmin(1)
             picks = select_by_hvi(
-                front_F, F[pool], n, ref=self.hv_reference, believer=self.believer
-            )
+                front_F, F[pool], n, ref=self.hv_reference, believer=self.believer,
+                groups=groups, per_group=self.per_parent,
+            )  # fmt: skip
         self.predicted = {archs[pool[i]]: F[pool[i]] for i in picks}
         batch = [archs[pool[i]] for i in picks]
         if n_explore:
@@ -579,6 +613,31 @@ class ConcurrentNAS(Tactic):
                 :n_explore
             ]
         return batch
+
+    def _anchor_residuals(
+        self, problem: SearchProblem, predictors: PredictorEvaluator, X: np.ndarray
+    ) -> np.ndarray:
+        """Residual (truth - prediction) of each candidate's nearest validated architecture.
+
+        A weak predictor's error is similar for architectures one change apart; anchoring a
+        candidate on its nearest validated neighbour (its measured value plus the predicted
+        difference) removes most of it. Ties in Hamming distance share the mean residual.
+        """
+        seen = problem.feasible(list(problem.seen.values()))
+        if not seen:
+            return np.zeros((len(X), len(problem.keys)))
+        S = problem.encode([e.arch for e in seen])
+        F_true, _ = problem.matrices(seen)
+        F_pred, _ = predicted_matrices(
+            predictors, problem.features(S), problem.objectives, problem.constraints
+        )
+        R = F_true - F_pred
+        out = np.empty((len(X), R.shape[1]))
+        for start in range(0, len(X), 2000):
+            dist = (X[start : start + 2000, None, :] != S[None]).sum(2)
+            nearest = dist == dist.min(1, keepdims=True)
+            out[start : start + 2000] = (nearest @ R) / nearest.sum(1, keepdims=True)
+        return out
 
     def _score(self, problem: SearchProblem, evals: Sequence[Evaluation]) -> None:
         """Predictor Kendall tau / MAPE on the batch just validated (predicted before it was)."""

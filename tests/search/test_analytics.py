@@ -16,7 +16,7 @@ from search.analytics import (
     hypervolume_improvement,
     ratio_of_dominance,
 )
-from search.tactics import normalisation_box, select_by_hvi
+from search.tactics import normalisation_box, select_by_ehvi, select_by_hvi
 
 
 def grid_hypervolume(F: np.ndarray, ref: np.ndarray) -> int:
@@ -109,3 +109,30 @@ def test_select_by_hvi_prefers_the_gap_and_never_repeats():
     assert select_by_hvi(front, cands, 4, believer=True) == [1, 4, 3, 0]
     assert select_by_hvi(front, cands, 4, believer=False) == [1, 4, 3, 0]
     assert select_by_hvi(front, cands, 9) == [1, 4, 3, 0, 2]
+
+
+def test_select_by_hvi_spreads_over_groups_when_capped():
+    front = np.array([[0.0, 1.0], [1.0, 0.0]])
+    cands = np.array([[0.3, 0.3], [0.31, 0.31], [0.32, 0.32], [0.9, 0.9], [0.8, 0.95]])
+    groups = np.array([0, 0, 0, 1, 1])
+    picks = select_by_hvi(front, cands, 4, believer=False, groups=groups, per_group=2)
+    assert picks == [0, 1, 4, 3]  # two per group, best first; (0.32, 0.32) waits
+    assert select_by_hvi(front, cands, 5, groups=groups, per_group=2)[-1] == 2  # cap relaxed last
+
+
+@pytest.mark.parametrize("believer", [True, False])
+def test_ehvi_without_uncertainty_is_hvi(believer):
+    rng = np.random.default_rng(0)
+    front = rng.uniform(0, 1, (8, 2))
+    front = front[np.argsort(front[:, 0])]
+    cands = rng.uniform(0, 1.2, (40, 2))
+    hvi = select_by_hvi(front, cands, 10, believer=believer)
+    ehvi = select_by_ehvi(front, cands, np.zeros(2), 10, rng, believer=believer)
+    assert ehvi == hvi
+    # with uncertainty, a candidate just behind the front gains a chance to improve it
+    behind = np.array([[0.5, 0.5]]) + 0.01
+    on_front = np.array([[0.5, 0.5]])
+    assert select_by_ehvi(on_front, behind, np.zeros(2), 1, rng) == [0]
+    assert select_by_ehvi(on_front, np.vstack([behind, [[3.0, 3.0]]]), np.full(2, 0.1), 1, rng) == [
+        0
+    ]

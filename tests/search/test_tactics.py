@@ -99,6 +99,24 @@ def test_a_shared_archive_serves_repeats_for_free(space, tmp_path):
     assert not set(first.calls) & set(second.calls)  # nothing validated twice across studies
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{"anchor": True}, {"per_parent": 1}, {"trust_radius": 1, "inner_generations": 5},
+     {"uncertainty": True}, {"explore": 0.5}, {"believer": True, "neighbourhood": 2}],
+)  # fmt: skip
+def test_concurrent_nas_options_keep_the_guarantees(space, options):
+    evaluator = CountingTable()
+    tactic = _concurrent(**options)
+    result = run_search(space, OBJECTIVES, evaluator, tactic=tactic, budget=50, seed=2)
+    assert max(evaluator.calls.values()) == 1 and result.n_validated == 50
+    # the predictors were scored on every batch they chose (the exploration share excepted)
+    history = result.predictor_history
+    expected_pairs = 5 if options.get("explore") else 10
+    assert all(h["n_pairs"] <= expected_pairs for h in history)
+    if not options.get("explore"):  # 5 predicted picks can leave fewer than 3 measured
+        assert [h["n_validated"] for h in history] == [30.0, 40.0, 50.0]
+
+
 @pytest.mark.parametrize("name", ["nsga2", "concurrent"])
 def test_resume_after_a_kill_equals_an_uninterrupted_run(space, tmp_path, name):
     ref_url = f"sqlite:///{tmp_path}/ref.sqlite"
