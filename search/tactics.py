@@ -400,9 +400,10 @@ def select_by_hvi(
             if count[groups[i]] >= per_group:  # spread the batch over the front
                 free[groups == groups[i]] = False
 
+    fixed_gain = None if believer else hypervolume_contributions(P, C, refp)  # the front stays
     while len(chosen) < n and free.any():
         idx = np.flatnonzero(free)
-        gain = hypervolume_contributions(P, C[idx], refp)
+        gain = hypervolume_contributions(P, C[idx], refp) if believer else fixed_gain[idx]
         if gain.max() <= 0:
             break
         best = idx[int(np.argmax(gain))]
