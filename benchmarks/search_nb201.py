@@ -46,6 +46,9 @@ VARIANTS = {
         "concurrent",
         ["tactic.inner_generations=200", "tactic.neighbourhood=0", "tactic.believer=true"],
     ),
+    # ablations of the default ConcurrentNAS
+    "concurrent_anchor": ("concurrent", ["tactic.anchor=true"]),
+    "concurrent_svr": ("concurrent", ["tactic.default_predictor=svr"]),
 }
 PROBLEMS = ("pixel3", "edgegpu")
 
