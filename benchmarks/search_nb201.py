@@ -49,6 +49,8 @@ VARIANTS = {
     # ablations of the default ConcurrentNAS
     "concurrent_anchor": ("concurrent", ["tactic.anchor=true"]),
     "concurrent_svr": ("concurrent", ["tactic.default_predictor=svr"]),
+    # the same neighbourhood batches chosen at random: what the predictors add
+    "concurrent_nopred": ("concurrent", ["tactic.default_predictor=none"]),
 }
 PROBLEMS = ("pixel3", "edgegpu")
 

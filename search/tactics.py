@@ -226,9 +226,26 @@ def predicted_matrices(
     return F, G
 
 
+class UninformedPredictor:
+    """Ablation baseline: "predicts" independent standard normal noise, so a tactic that uses it
+    picks its candidates at random (e.g. ConcurrentNAS's neighbourhood becomes a plain Pareto
+    local search). Measures what the real predictors add."""
+
+    name = "predictor:none"
+    residual_std: dict[str, float] = {}
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def predict(self, X: np.ndarray, keys: Sequence[str]) -> np.ndarray:
+        return self.rng.standard_normal((len(X), len(keys)))
+
+
 def _fit_predictors(
     problem: SearchProblem, kinds: Mapping[str, str], default: str, seed: int, cv_folds: int = 0
 ):
+    if default == "none":
+        return UninformedPredictor(seed)
     evals = list(problem.seen.values())
     X = problem.features(problem.encode([e.arch for e in evals]))
     keys = [t.key for t in problem.targets]
@@ -443,7 +460,8 @@ class ConcurrentNAS(Tactic):
         initial_size: random architectures validated first (default ``batch_size``).
         inner_generations: generations of the inner search per round (J).
         predictors: metric (or metric key) -> predictor kind; others use ``default_predictor``.
-        default_predictor: ``ridge``, ``svr`` or ``mlp``.
+        default_predictor: ``ridge``, ``svr`` or ``mlp``; ``none`` for the ablation without
+            predictors (:class:`UninformedPredictor`).
         candidate_pool: best-ranked inner-search candidates considered for selection.
         initial: warm-start architectures validated first instead of a random sample.
     """
