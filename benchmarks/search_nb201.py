@@ -44,10 +44,15 @@ VARIANTS = {
     # predictors, the batch chosen greedily as if the predictions were true
     "concurrent_alg1": (
         "concurrent",
-        ["tactic.inner_generations=200", "tactic.neighbourhood=0", "tactic.believer=true"],
+        [
+            "tactic.inner_generations=200",
+            "tactic.neighbourhood=0",
+            "tactic.believer=true",
+            "tactic.anchor=false",
+        ],
     ),
     # ablations of the default ConcurrentNAS
-    "concurrent_anchor": ("concurrent", ["tactic.anchor=true"]),
+    "concurrent_noanchor": ("concurrent", ["tactic.anchor=false"]),
     "concurrent_svr": ("concurrent", ["tactic.default_predictor=svr"]),
     # the same neighbourhood batches chosen at random: what the predictors add
     "concurrent_nopred": ("concurrent", ["tactic.default_predictor=none"]),

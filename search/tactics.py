@@ -482,7 +482,7 @@ class ConcurrentNAS(Tactic):
         uncertainty: bool = False,
         explore: float = 0.0,
         trust_radius: int | None = None,
-        anchor: bool = False,
+        anchor: bool = True,
         per_parent: int | None = None,
     ) -> None:
         if batch_size < 1 or inner_generations < 0:

@@ -101,7 +101,7 @@ def test_a_shared_archive_serves_repeats_for_free(space, tmp_path):
 
 @pytest.mark.parametrize(
     "options",
-    [{"anchor": True}, {"per_parent": 1}, {"trust_radius": 1, "inner_generations": 5},
+    [{"anchor": False}, {"per_parent": 1}, {"trust_radius": 1, "inner_generations": 5},
      {"uncertainty": True}, {"explore": 0.5}, {"believer": True, "neighbourhood": 2},
      {"default_predictor": "none"}],
 )  # fmt: skip
