@@ -127,15 +127,9 @@ def plot_srcc_heatmap(matrix: pd.DataFrame, path: str | Path, title: str = "") -
         for j in range(k):
             v = matrix.iat[i, j]
             if np.isfinite(v):
-                ax.text(
-                    j,
-                    i,
-                    f"{v:.2f}"[1:] if 0 <= v < 1 else f"{v:.1f}",
-                    ha="center",
-                    va="center",
-                    fontsize=5,
-                    color="white" if v < 0.6 else "black",
-                )
+                text = f"{v:.2f}".replace("0.", ".", 1) if abs(v) < 0.995 else f"{v:.0f}"
+                color = "white" if v < 0.6 else "black"
+                ax.text(j, i, text, ha="center", va="center", fontsize=5, color=color)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="SRCC")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
