@@ -43,12 +43,20 @@ class TableDevice:
             ``edgegpu``, ``1080ti_1``.
         table_path: a CSV in the bundled layout; None uses the bundled table.
         name: device name recorded in results; defaults to ``table:<device>``.
+        space: unused (the table needs no network); accepted so that every device config
+            instantiates the same way, ``instantiate(cfg.hardware, space=space)``.
 
     Raises:
         KeyError: ``device`` is not in the table (the message lists the valid devices).
     """
 
-    def __init__(self, device: str, table_path: str | None = None, name: str | None = None):
+    def __init__(
+        self,
+        device: str,
+        table_path: str | None = None,
+        name: str | None = None,
+        space: object | None = None,
+    ) -> None:
         self.table = _load(table_path)
         if device not in self.table.devices:
             raise KeyError(
