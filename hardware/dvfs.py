@@ -362,6 +362,8 @@ class DvfsDevice:
         self.model = model
         self.setting = model.space.validate(setting or {})
         self.space = space
+        if space is not None and getattr(base, "space", False) is None:
+            base.space = space  # a measured base device builds its networks from the same space
         self.intensity = intensity
         self.resolution, self.in_channels = resolution, in_channels
         self.name = name or f"{base.name}@dvfs"

@@ -267,3 +267,18 @@ def test_nvml_backend_validates_and_calls_nvml():
         locked.set({"gpu": 1000})
     with pytest.raises(PermissionError, match="needs root"):
         NvmlClockBackend(0, nvml=ClockNVML(allowed=False)).set({"gpu": 900})
+
+
+def test_dvfs_device_over_a_measured_base_shares_the_space(space):
+    from hardware.measure import CPUDevice
+    from search.spaces import create_space
+
+    nb = create_space("nb201", channels=4, cells_per_stage=1)
+    cpu_space = DvfsSpace("cpu_only", {"cpu": {"levels_mhz": [1000.0, 2000.0]}})
+    model = DvfsModel(cpu_space, compute_domain="cpu", memory_domain=None)
+    base = CPUDevice(energy=False, warmup=1, min_repeats=3, max_repeats=6, round_size=3)
+    dev = DvfsDevice(base, model, setting={"cpu": 1000.0}, space=nb)
+    arch = nb.sample(np.random.default_rng(0))
+    out = dev.metrics(arch)  # the base builds the network from the shared space
+    assert out["latency_ms"] > 0 and out["energy_mj"] is None  # base energy off: none invented
+    assert out["settings"]["frequency_setting"] == {"cpu": 1000.0}
