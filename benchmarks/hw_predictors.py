@@ -35,6 +35,7 @@ def plot(summary, targets, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    colors = dict(zip(KINDS, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
     fig, axes = plt.subplots(2, len(targets), figsize=(4.2 * len(targets), 6.5), squeeze=False)
     for j, target in enumerate(targets):
         sub = summary[summary["target"] == target]
@@ -48,6 +49,7 @@ def plot(summary, targets, path: Path) -> None:
                     marker="o",
                     ms=3,
                     capsize=2,
+                    color=colors[kind],
                 )
         axes[0, j].set_title(target, fontsize=9)
         axes[0, j].set_ylabel("MAPE (%)")
