@@ -305,13 +305,8 @@ class CPUDevice(_MeasuredDevice):
         def call() -> None:
             net(x)
 
-        def timed_call() -> float:
-            t0 = time.perf_counter()
-            net(x)
-            return (time.perf_counter() - t0) * 1e3
-
+        stats = self.time_callable(call)
         with torch_threads(self.threads), torch.inference_mode():
-            stats = time_until_stable(timed_call, **self.timing)
             energy = self._energy(call)
         settings = {**self.settings(), "frequency_setting": {"cpu_khz": cpu_frequency_khz()}}
         return {"arch": arch, **stats.as_metrics(), **energy, "settings": settings}

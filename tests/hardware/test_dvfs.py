@@ -17,7 +17,7 @@ from hardware.dvfs import (
     workload_profile,
 )
 from hardware.table import TableDevice
-from tests.hardware.test_measure import FakeNVML
+from tests.hardware.fakes import FakeNVML
 
 TX2 = {
     "gpu": {"min_mhz": 100, "max_mhz": 1400, "count": 13},

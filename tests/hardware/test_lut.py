@@ -90,7 +90,7 @@ def test_build_is_resumable_and_skips_done_signatures(tiny_space, tmp_path):
     partial = json.loads(path.read_text())
     assert len(partial["ops"]) == 4  # written after every signature
     resumed = CountingCPU(**FAST)
-    lut = build_lut(models(), resumed, path, calibrate=2)
+    lut = build_lut(models(), resumed, path)
     fresh = CountingCPU(**FAST)
     full = build_lut(models(), fresh, tmp_path / "fresh.json")
     assert set(lut.ops) == set(full.ops)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import types
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ from torch import nn
 
 from hardware.energy import EnergyUnavailable, NvmlEnergyMeter, RaplMeter, measure_energy
 from hardware.measure import CPUDevice, CUDADevice, summarize, time_until_stable
+from tests.hardware.fakes import FakeNVML
 
 FAST = dict(warmup=2, min_repeats=10, max_repeats=60, round_size=5, max_seconds=10.0)
 
@@ -133,36 +133,6 @@ def test_energy_window_divides_counter_by_calls():
 
     out = measure_energy(run, meter, window_s=0.01)
     assert out["energy_mj"] == pytest.approx(3.0) and out["energy_calls"] >= 1
-
-
-class FakeNVML(types.SimpleNamespace):
-    """Just enough of pynvml for the meter and the clock backend."""
-
-    class NVMLError(Exception):
-        pass
-
-    class NVMLError_NotSupported(NVMLError):
-        pass
-
-    class NVMLError_NoPermission(NVMLError):
-        pass
-
-    def __init__(self, energy=True):
-        super().__init__(energy_mj=1000, has_energy=energy, calls=[])
-
-    def nvmlInit(self):
-        pass
-
-    def nvmlDeviceGetHandleByUUID(self, uuid):
-        return "h"
-
-    def nvmlDeviceGetHandleByIndex(self, i):
-        return "h"
-
-    def nvmlDeviceGetTotalEnergyConsumption(self, h):
-        if not self.has_energy:
-            raise self.NVMLError_NotSupported("Not Supported")
-        return self.energy_mj
 
 
 def test_nvml_energy_meter_reads_counter_and_refuses_without_one():
