@@ -2,18 +2,21 @@
 
 Building: every leaf module (a module without children) of the network gets a forward hook;
 one forward pass records each call's *op signature* (module class, its constructor settings,
-input and output shapes, dtypes and memory formats) in call order. Every signature not yet in
-the table is then timed in isolation on the device at hand (the module itself on a copy of
-the input it saw), under the device's timing protocol, and stored as
+input and output shapes, dtypes and memory formats) in call order. Tensor functions called
+outside leaf modules (a residual addition, ``torch.zeros_like``, ``flatten``) are ops too,
+recorded through a ``TorchFunctionMode`` (``functional=False`` leaves them to the fixed part).
+Every signature not yet in the table is then timed in isolation on the device at hand (the
+module or function itself on a copy of the input it saw), under the device's timing protocol,
+and stored as
 ``{signature: {count, mean_ms, std_ms, median_ms, iqr_ms}}`` (``count`` = timed samples) in a
 JSON file with the device's settings. The file is rewritten after every new signature, so an
 interrupted build resumes where it stopped and a rerun skips the signatures already timed.
 
 Prediction: ``latency = sum over the network's op calls of the op's time + fixed_ms``. The
-fixed part is what the leaf ops do not cover: tensor code in non-leaf ``forward`` methods
-(the additions of a NAS-Bench-201 cell, ``torch.zeros_like``, flattening) and Python dispatch.
-It is calibrated as the median over a few calibration networks of (measured whole-network
-latency - sum of their ops), i.e. an intercept with slope 1, and stored with the table.
+fixed part is what the ops do not cover: Python control flow of non-leaf ``forward`` methods,
+module dispatch, and (with ``functional=False``) their tensor functions. It is calibrated as
+the median over a few calibration networks of (measured whole-network latency - sum of their
+ops), i.e. an intercept with slope 1, and stored with the table.
 
 Build from the command line (resumable; rerun the same command to continue)::
 
@@ -24,6 +27,7 @@ Build from the command line (resumable; rerun the same command to continue)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -36,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from hardware.base import ModelBuilder, energy_unavailable, resolve_model
 
@@ -83,9 +88,12 @@ def _clone(value: Any) -> Any:
 
 
 class OpTrace:
-    """The leaf-op calls of one forward pass: signatures in call order and one example each."""
+    """The op calls of one forward pass: signatures in call order and one replayable example each.
 
-    def __init__(self, signatures: list[str], examples: dict[str, tuple[nn.Module, tuple, dict]]):
+    An example is ``(op, args, kwargs)`` where ``op`` is the leaf module or the tensor function.
+    """
+
+    def __init__(self, signatures: list[str], examples: dict[str, tuple[Any, tuple, dict]]):
         self.signatures = signatures
         self.examples = examples
 
@@ -95,31 +103,69 @@ class OpTrace:
         return Counter(self.signatures)
 
 
-def trace_ops(model: nn.Module, inputs: torch.Tensor | Sequence[torch.Tensor]) -> OpTrace:
+def function_signature(func: Any, args: tuple, kwargs: dict, output: Any) -> str:
+    """Signature of a tensor function called outside leaf modules (``fn:`` prefix)."""
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
+    inputs = _describe(tuple(args)) + (_describe(kwargs) if kwargs else "")
+    return f"fn:{name}|in={inputs}|out={_describe(output)}"
+
+
+class _FunctionalOps(TorchFunctionMode):
+    """Sees every tensor function; reports those called outside leaf modules (depth 0)."""
+
+    def __init__(self, on_call) -> None:
+        super().__init__()
+        self.on_call = on_call
+        self.depth = 0  # > 0 while a leaf module runs: its internals are timed with it
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        # Only calls that produce a tensor are work (not .shape, .dim(), ...).
+        if self.depth == 0 and isinstance(out, torch.Tensor):
+            self.on_call(func, args, kwargs, out)
+        return out
+
+
+def trace_ops(
+    model: nn.Module, inputs: torch.Tensor | Sequence[torch.Tensor], functional: bool = True
+) -> OpTrace:
     """Run one forward pass with hooks on every leaf module and record the op calls.
 
     Args:
         model: any network, already on the target device and in eval mode.
         inputs: its input tensor (or tuple of tensors).
+        functional: also record tensor functions called outside leaf modules (the additions
+            of a residual or a NAS-Bench-201 cell, ``torch.zeros_like``, ``flatten``) through a
+            ``TorchFunctionMode``; otherwise they fall into the LUT's fixed part.
     """
     args = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
     signatures: list[str] = []
-    examples: dict[str, tuple[nn.Module, tuple, dict]] = {}
+    examples: dict[str, tuple[Any, tuple, dict]] = {}
 
-    def hook(module: nn.Module, a: tuple, kw: dict, out: Any) -> None:
-        sig = op_signature(module, a, kw, out)
+    def record(sig: str, op: Any, a: tuple, kw: dict) -> None:
         signatures.append(sig)
         if sig not in examples:
             # In-place ops (ReLU(inplace=True)) have overwritten their input by now; its shape,
             # dtype and layout are unchanged, which is all the timing replay needs.
-            examples[sig] = (module, _clone(a), _clone(kw))
+            examples[sig] = (op, _clone(a), _clone(kw))
+
+    mode = _FunctionalOps(lambda f, a, kw, out: record(function_signature(f, a, kw, out), f, a, kw))
+
+    def pre_hook(module: nn.Module, a: tuple, kw: dict) -> None:
+        mode.depth += 1
+
+    def hook(module: nn.Module, a: tuple, kw: dict, out: Any) -> None:
+        record(op_signature(module, a, kw, out), module, a, kw)
+        mode.depth -= 1
 
     leaves = [m for m in model.modules() if next(m.children(), None) is None]
     if not leaves:
         raise ValueError(f"{type(model).__name__} has no modules to hook")
-    handles = [m.register_forward_hook(hook, with_kwargs=True) for m in leaves]
+    handles = [m.register_forward_pre_hook(pre_hook, with_kwargs=True) for m in leaves]
+    handles += [m.register_forward_hook(hook, with_kwargs=True) for m in leaves]
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), mode if functional else contextlib.nullcontext():
             model(*args)
     finally:
         for h in handles:
@@ -136,6 +182,8 @@ class LatencyLUT:
         fixed_ms: calibrated non-op remainder (None until :meth:`calibrate`).
         calibration: the calibration record (archs, measured and op-sum latencies).
         stat: which per-op statistic predictions sum (``median_ms`` or ``mean_ms``).
+        functional: whether tensor functions outside leaf modules are ops of the table (see
+            :func:`trace_ops`); networks must be traced the same way to use it.
     """
 
     def __init__(
@@ -145,6 +193,7 @@ class LatencyLUT:
         fixed_ms: float | None = None,
         calibration: dict[str, Any] | None = None,
         stat: str = "median_ms",
+        functional: bool = True,
     ) -> None:
         if stat not in ("median_ms", "mean_ms"):
             raise ValueError(f"stat must be 'median_ms' or 'mean_ms', got {stat!r}")
@@ -153,6 +202,7 @@ class LatencyLUT:
         self.fixed_ms = fixed_ms
         self.calibration = calibration
         self.stat = stat
+        self.functional = functional
         self.build_seconds = 0.0
 
     # Persistence ----------------------------------------------------------------------------
@@ -160,6 +210,7 @@ class LatencyLUT:
         return {
             "format": FORMAT,
             "device": self.device,
+            "functional": self.functional,
             "fixed_ms": self.fixed_ms,
             "calibration": self.calibration,
             "build_seconds": round(self.build_seconds, 3),
@@ -182,7 +233,14 @@ class LatencyLUT:
         data = json.loads(path.read_text())
         if data.get("format") != FORMAT:
             raise ValueError(f"{path} is not a {FORMAT} latency LUT (format={data.get('format')})")
-        lut = cls(data["ops"], data["device"], data.get("fixed_ms"), data.get("calibration"), stat)
+        lut = cls(
+            data["ops"],
+            data["device"],
+            data.get("fixed_ms"),
+            data.get("calibration"),
+            stat,
+            functional=bool(data.get("functional", True)),
+        )
         lut.build_seconds = float(data.get("build_seconds", 0.0))
         return lut
 
@@ -217,11 +275,12 @@ class LatencyLUT:
         if not self.device:
             self.device = {k: v for k, v in settings.items() if k != "load_average"}
         new = 0
-        for sig, (module, args, kwargs) in trace.examples.items():
+        for sig, (op, args, kwargs) in trace.examples.items():
             if sig in self.ops:
                 continue
             t0 = time.perf_counter()
-            op = copy.deepcopy(module).eval()
+            if isinstance(op, nn.Module):
+                op = copy.deepcopy(op).eval()  # timed apart from the network it came from
             stats = device.time_callable(lambda op=op, a=args, k=kwargs: op(*a, **k))
             self.ops[sig] = {
                 "count": stats.count,
@@ -277,6 +336,7 @@ def build_lut(
     device: Any,
     path: str | Path | None = None,
     calibrate: int = 0,
+    functional: bool = True,
 ) -> LatencyLUT:
     """Build (or resume) a LUT over named networks, calibrating the fixed part on a few.
 
@@ -286,13 +346,22 @@ def build_lut(
         path: JSON file; an existing one is loaded and extended (resume).
         calibrate: measure the first ``calibrate`` networks whole to set ``fixed_ms`` (skipped
             when the file already holds a calibration).
+        functional: also time tensor functions outside leaf modules (see :func:`trace_ops`).
     """
-    lut = LatencyLUT.load(path) if path is not None and Path(path).is_file() else LatencyLUT()
+    if path is not None and Path(path).is_file():
+        lut = LatencyLUT.load(path)
+        if lut.functional != functional:
+            raise ValueError(
+                f"{path} was built with functional={lut.functional}; resume it with the same "
+                "setting or build a new file"
+            )
+    else:
+        lut = LatencyLUT(functional=functional)
     lut.check_device(device.settings())
     calib_names, calib_measured, calib_sums = [], [], []
     for name, model in models:
         net = device.prepare(model, device.torch_device)
-        trace = trace_ops(net, device.example_input(device.torch_device))
+        trace = trace_ops(net, device.example_input(device.torch_device), functional)
         lut.extend(trace, device, path)
         if lut.calibration is None and len(calib_names) < calibrate:
             t0 = time.perf_counter()
@@ -352,7 +421,7 @@ class LUTDevice:
             if self.lut.device.get("channels_last"):
                 net = net.to(memory_format=torch.channels_last)
                 x = x.to(memory_format=torch.channels_last)
-            self._signatures[arch] = trace_ops(net, x).signatures
+            self._signatures[arch] = trace_ops(net, x, self.lut.functional).signatures
         return self._signatures[arch]
 
     def metrics(self, arch: str, model: nn.Module | None = None) -> dict[str, Any]:
@@ -394,6 +463,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--resolution", type=int, default=32)
     p.add_argument("--calibrate", type=int, default=5, help="networks measured for fixed_ms")
+    p.add_argument(
+        "--no-functional",
+        action="store_true",
+        help="time leaf modules only (tensor functions outside them go to the fixed part)",
+    )
     p.add_argument("--out", type=Path, required=True, help="LUT JSON (resumed if it exists)")
     args = p.parse_args(argv)
 
@@ -405,7 +479,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         device = CUDADevice(**common)
     archs = space.sample_unique(np.random.default_rng(args.seed), args.n_archs)
     lut = build_lut(
-        ((a, space.build_subnet(a)) for a in archs), device, args.out, calibrate=args.calibrate
+        ((a, space.build_subnet(a)) for a in archs),
+        device,
+        args.out,
+        calibrate=args.calibrate,
+        functional=not args.no_functional,
     )
     print(
         json.dumps(

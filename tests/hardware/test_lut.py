@@ -37,9 +37,16 @@ class Repeated(nn.Module):
 
 
 def test_trace_records_every_leaf_call_and_dedups_signatures():
+    modules_only = trace_ops(Repeated().eval(), torch.zeros(1, 3, 8, 8), functional=False)
+    assert len(modules_only.signatures) == 1 + 3 * 2 + 1 + 1  # stem, 3 x (conv, relu), wide, head
+    assert len(modules_only.examples) == 5  # the three blocks share two signatures
     trace = trace_ops(Repeated().eval(), torch.zeros(1, 3, 8, 8))
-    assert len(trace.signatures) == 1 + 3 * 2 + 1 + 1  # stem, 3 x (conv, relu), wide, head
-    assert len(trace.examples) == 5  # the three blocks share two signatures
+    # Functional ops outside leaf modules are ops too: three residual adds and the mean; the
+    # F.conv2d / F.relu calls inside the leaf modules are not counted twice.
+    extra = [s for s in trace.signatures if s.startswith("fn:")]
+    assert len(extra) == 4 and len(trace.signatures) == 9 + 4
+    assert sum(".add|" in s for s in extra) == 3 and ".mean|" in extra[-1]
+    assert len(trace.examples) == 5 + 2
     conv = (
         "Conv2d(8, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"
         "|in=(1x8x8x8:float32)|out=1x8x8x8:float32"
@@ -134,13 +141,17 @@ def test_calibration_rule_and_unknown_ops():
 
 def test_refuses_to_mix_device_settings(tiny_space, tmp_path):
     arch = tiny_space.sample(np.random.default_rng(2))
-    build_lut([(arch, tiny_space.build_subnet(arch))], CPUDevice(**FAST), tmp_path / "l.json")
+    net = tiny_space.build_subnet(arch)
+    lut = build_lut([(arch, net)], CPUDevice(**FAST), tmp_path / "l.json")
+    assert any(sig.startswith("fn:") for sig in lut.ops)  # the cell's additions are timed
     with pytest.raises(ValueError, match="different device settings.*batch_size"):
         build_lut(
             [(arch, tiny_space.build_subnet(arch))],
             CPUDevice(batch_size=2, **FAST),
             tmp_path / "l.json",
         )
+    with pytest.raises(ValueError, match="built with functional=True"):
+        build_lut([(arch, net)], CPUDevice(**FAST), tmp_path / "l.json", functional=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         LatencyLUT.load(tmp_path / "nope.json")
 
