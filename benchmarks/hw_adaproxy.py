@@ -6,7 +6,11 @@ random draws: 50 target architectures (30 to fit eq. 3, 20 to choose lambda, the
 all 50), evaluated on all other architectures measured on the target. Reported per target:
 SRCC of the measured pixel3 latency (the device pair's monotonicity), of the proxy predictor,
 and of AdaProxy (mean and std over draws), plus a ridge fitted on the same 50 samples from
-scratch as a reference, and how many pairs under 0.9 reach 0.9 or more.
+scratch as a reference, and how many pairs under 0.9 reach 0.9 or more. Pareto transfer
+(section 5.5, Fig. 16): the (CIFAR-10 accuracy, latency) Pareto set found with the proxy's or
+AdaProxy's latency, after removing the architectures that are not Pareto-optimal among
+themselves on the target's measured latency, against the target's own (oracle) Pareto set:
+recall = found oracle points / oracle points, precision = found oracle points / kept points.
 
     python benchmarks/hw_adaproxy.py
 """
@@ -23,11 +27,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hardware.adaproxy import AdaProxy, LinearProxy  # noqa: E402
+from hardware.adaproxy import AdaProxy, LinearProxy, remove_non_pareto  # noqa: E402
 from search.benchmarks import NB201Table  # noqa: E402
+from search.pareto import non_dominated_mask  # noqa: E402
 from search.predictors import make_predictor  # noqa: E402
 from search.ranking import spearman  # noqa: E402
 from search.spaces import create_space  # noqa: E402
+
+
+def pareto_transfer(acc, latency_used, latency_target, oracle) -> tuple[float, float]:
+    """Recall and precision of a searched Pareto set after non-Pareto removal on the target."""
+    found = np.flatnonzero(non_dominated_mask(np.c_[-acc, latency_used]))
+    kept = found[remove_non_pareto(acc[found], latency_target[found])]
+    hits = np.isin(kept, oracle).sum()
+    return float(hits / len(oracle)), float(hits / len(kept))
 
 
 def main() -> None:
@@ -49,6 +62,7 @@ def main() -> None:
     y_proxy = table.frame[table.column("latency_ms", args.proxy)].to_numpy(float)
     proxy = LinearProxy(num_choices).fit(X, y_proxy)
     proxy_pred = proxy.predict(X)
+    acc = table.frame["acc_cifar10_test"].to_numpy(float)
 
     rng = np.random.default_rng(args.seed)
     rows = []
@@ -58,7 +72,11 @@ def main() -> None:
             continue
         y = table.frame[table.column("latency_ms", dev)].to_numpy(float)
         measured = np.flatnonzero(~np.isnan(y))
+        a_m, y_m = acc[measured], y[measured]
+        oracle = np.flatnonzero(non_dominated_mask(np.c_[-a_m, y_m]))
+        proxy_pareto = pareto_transfer(a_m, y_proxy[measured], y_m, oracle)
         ada, scratch, lambdas, before_meas, before_pred = [], [], [], [], []
+        ada_pareto, scratch_pareto = [], []
         for _ in range(args.draws):
             s = rng.choice(measured, args.samples, replace=False)
             ev = np.setdiff1d(measured, s)
@@ -66,8 +84,10 @@ def main() -> None:
             model.fit(X[s], y[s], rng)
             ada.append(spearman(model.predict(X[ev]), y[ev]))
             lambdas.append(model.lambda_)
+            ada_pareto.append(pareto_transfer(a_m, model.predict(X[measured]), y_m, oracle))
             ridge = make_predictor("ridge", num_choices).fit(X[s], y[s])
             scratch.append(spearman(ridge.predict(X[ev]), y[ev]))
+            scratch_pareto.append(pareto_transfer(a_m, ridge.predict(X[measured]), y_m, oracle))
             before_meas.append(spearman(y_proxy[ev], y[ev]))
             before_pred.append(spearman(proxy_pred[ev], y[ev]))
         rows.append(
@@ -80,6 +100,12 @@ def main() -> None:
                 "srcc_adaproxy_std": float(np.std(ada, ddof=1)),
                 "srcc_ridge_from_scratch": float(np.mean(scratch)),
                 "lambda_median": float(np.median(lambdas)),
+                "pareto_oracle_size": int(len(oracle)),
+                "pareto_recall_proxy": proxy_pareto[0],
+                "pareto_precision_proxy": proxy_pareto[1],
+                "pareto_recall_adaproxy": float(np.mean([r for r, _ in ada_pareto])),
+                "pareto_precision_adaproxy": float(np.mean([p for _, p in ada_pareto])),
+                "pareto_recall_ridge_from_scratch": float(np.mean([r for r, _ in scratch_pareto])),
             }
         )
     th = args.threshold
@@ -102,20 +128,28 @@ def main() -> None:
         "adaproxy_below_threshold": [r["target"] for r in rows if r["srcc_adaproxy"] < th],
         "mean_srcc_before": float(np.mean([r["srcc_proxy_measured"] for r in rows])),
         "mean_srcc_after": float(np.mean([r["srcc_adaproxy"] for r in rows])),
+        "mean_pareto_recall_proxy": float(np.mean([r["pareto_recall_proxy"] for r in rows])),
+        "mean_pareto_recall_adaproxy": float(np.mean([r["pareto_recall_adaproxy"] for r in rows])),
+        "mean_pareto_recall_ridge_from_scratch": float(
+            np.mean([r["pareto_recall_ridge_from_scratch"] for r in rows])
+        ),
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1))
     md = [
         f"| target | SRCC {args.proxy} (measured) | SRCC proxy predictor | "
-        f"SRCC AdaProxy ({args.samples}) | ridge from scratch ({args.samples}) |",
-        "|---|---|---|---|---|",
+        f"SRCC AdaProxy ({args.samples}) | ridge from scratch ({args.samples}) | "
+        "Pareto recall proxy / AdaProxy / ridge (oracle size) |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         md.append(
             f"| {r['target']} | {r['srcc_proxy_measured']:.3f} | {r['srcc_proxy_predictor']:.3f} | "
             f"{r['srcc_adaproxy']:.3f} ± {r['srcc_adaproxy_std']:.3f} | "
-            f"{r['srcc_ridge_from_scratch']:.3f} |"
+            f"{r['srcc_ridge_from_scratch']:.3f} | {r['pareto_recall_proxy']:.2f} / "
+            f"{r['pareto_recall_adaproxy']:.2f} / {r['pareto_recall_ridge_from_scratch']:.2f} "
+            f"({r['pareto_oracle_size']}) |"
         )
     args.out.with_suffix(".md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -16,6 +16,7 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -136,8 +137,6 @@ def torch_threads(threads: int | None) -> Iterator[None]:
 
 def cpu_frequency_khz() -> list[int] | None:
     """Current cpufreq frequency of every CPU in kHz (the DVFS setting), None where unknown."""
-    from pathlib import Path
-
     files = sorted(Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_cur_freq"))
     try:
         return [int(f.read_text()) for f in files] or None
