@@ -14,6 +14,7 @@ from hardware.dvfs import (
     DvfsUnavailable,
     NvmlClockBackend,
     SysfsDvfsBackend,
+    fit_dvfs_model,
     workload_profile,
 )
 from hardware.table import TableDevice
@@ -282,3 +283,33 @@ def test_dvfs_device_over_a_measured_base_shares_the_space(space):
     out = dev.metrics(arch)  # the base builds the network from the shared space
     assert out["latency_ms"] > 0 and out["energy_mj"] is None  # base energy off: none invented
     assert out["settings"]["frequency_setting"] == {"cpu": 1000.0}
+
+
+def test_fit_recovers_the_model_from_measurements_at_several_settings(space):
+    truth = DvfsModel(
+        space,
+        host_domain="cpu",
+        host_share=0.1,
+        ridge_intensity=8.0,
+        static_power_fraction=0.25,
+        v_min_ratio=0.7,
+    )
+    rng = np.random.default_rng(0)
+    settings = [space.sample(rng) for _ in range(12)]
+    runs = [truth.predict(10.0, 40.0, st, intensity=12.0) for st in settings]
+    model, report = fit_dvfs_model(
+        space,
+        settings,
+        [r["latency_ms"] for r in runs],
+        [r["energy_mj"] for r in runs],
+        intensity=12.0,
+        host_domain="cpu",
+    )
+    assert report["base_latency_ms"] == pytest.approx(10.0, rel=1e-6)
+    assert report["base_energy_mj"] == pytest.approx(40.0, rel=1e-4)
+    assert (model.host_share, model.ridge_intensity) == pytest.approx((0.1, 8.0), rel=1e-5)
+    assert model.static_power_fraction == pytest.approx(0.25, abs=1e-3)
+    assert model.v_min_ratio == pytest.approx(0.7, abs=1e-3)
+    assert report["latency_rel_rms"] < 1e-9 and report["energy_rel_rms"] < 1e-4
+    with pytest.raises(ValueError, match="more settings than domains"):
+        fit_dvfs_model(space, settings[:2], [1.0, 2.0], None, intensity=12.0, host_domain="cpu")
