@@ -21,14 +21,18 @@ from search.ranking import ranking_report
 log = logging.getLogger("train")
 
 
-def rank_subnets(cfg: DictConfig, module, datamodule, archs: list[str], out_dir: Path) -> dict:
+def rank_subnets(
+    cfg: DictConfig, module, datamodule, archs: list[str], out_dir: Path, device: torch.device
+) -> dict:
     """Score ``archs`` from the shared weights and correlate with the benchmark's ground truth."""
     ev = cfg.evaluation
     recal = [
         x for x, _ in _take(datamodule.recalibration_dataloader(seed=cfg.seed), ev.recal_batches)
     ]
     val = list(_take(datamodule.val_dataloader(), ev.val_batches))
-    evaluator = SubnetEvaluator(recal, val, results_path=out_dir / "subnet_eval.jsonl")
+    evaluator = SubnetEvaluator(
+        recal, val, results_path=out_dir / "subnet_eval.jsonl", device=device
+    )
     module.net.eval()
     results = evaluator.evaluate(module.net, archs)
     table = NB201Table.load(ev.table_path)
@@ -85,7 +89,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "data_sizes": datamodule.split_sizes(),
         }
         if ev.num_archs > 0:
-            ranked = rank_subnets(cfg, module, datamodule, archs, out_dir)
+            ranked = rank_subnets(
+                cfg, module, datamodule, archs, out_dir, trainer.strategy.root_device
+            )
             summary.update(ranked["metrics"], gt_table=ranked["table_source"])
             logger.log_metrics({f"rank/{k}": v for k, v in ranked["metrics"].items()})
             _log_table(logger, ranked["rows"], [ev.gt_metric, ev.cost_metric])

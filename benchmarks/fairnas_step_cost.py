@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument(
         "--out", type=Path, default=Path("benchmarks/results/fairnas_step_cost.json")
     )
@@ -58,10 +59,12 @@ def main() -> None:
     torch.manual_seed(args.seed)
     fmt = torch.channels_last  # as in training (model.channels_last: true)
     space = create_space("nb201", channels=args.channels, cells_per_stage=args.cells)
-    supernet = space.build_supernet().to(memory_format=fmt)
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    supernet = space.build_supernet().to(device, memory_format=fmt)
     sampler = FairSampler(supernet.candidates, np.random.default_rng(args.seed))
-    x = torch.randn(args.batch, 3, 32, 32).contiguous(memory_format=fmt)
-    y = torch.randint(0, 10, (args.batch,))
+    x = torch.randn(args.batch, 3, 32, 32, device=device).contiguous(memory_format=fmt)
+    y = torch.randint(0, 10, (args.batch,), device=device)
     sgd = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     ratios, fair_times, sub_times = [], [], []
@@ -71,13 +74,16 @@ def main() -> None:
         subnets = [supernet.extract_subnet(arch_str(ops)).to(memory_format=fmt) for ops in paths]
         sub_opts = [torch.optim.SGD(s.parameters(), **sgd) for s in subnets]
         opt = torch.optim.SGD(supernet.parameters(), **sgd)
+        sync()
         t0 = time.perf_counter()
         fairnas_step(supernet, opt, paths, x, y)
+        sync()
         t_fair = time.perf_counter() - t0
         t_sub = 0.0
         for net, sub_opt in zip(subnets, sub_opts, strict=True):
             t0 = time.perf_counter()
             standalone_step(net, sub_opt, x, y)
+            sync()
             t_sub += time.perf_counter() - t0
         if rep >= 2:
             ratios.append(t_fair / t_sub)
@@ -96,6 +102,7 @@ def main() -> None:
             "cells_per_stage": args.cells,
             "batch": args.batch,
             "threads": args.threads,
+            "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
             "memory_format": "channels_last",
             "torch": torch.__version__,
             "cpu": platform.processor() or platform.machine(),

@@ -1,10 +1,14 @@
-"""The one interface every hardware cost source implements."""
+"""The one interface every hardware cost source implements, and what its results look like."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Protocol, runtime_checkable
 
 from torch import nn
+
+# Metric names every device uses; a device that cannot obtain one reports None plus a reason.
+METRICS = ("latency_ms", "energy_mj", "power_w")
 
 
 @runtime_checkable
@@ -12,9 +16,9 @@ class Device(Protocol):
     """Answers "how fast and how costly is this architecture here, at this setting".
 
     ``metrics`` returns named metrics with units in their names (``latency_ms``, ``energy_mj``,
-    ``power_w``); a metric that cannot be obtained is ``None`` (never an invented number), and
-    the measurement settings (batch size, threads, resolution, frequency setting, source) are
-    recorded under ``settings``.
+    ``power_w``); a metric that cannot be obtained is ``None`` (never an invented number) with
+    the reason under ``<metric>_reason``, and the measurement settings (batch size, threads,
+    resolution, frequency setting, device name, source) are recorded under ``settings``.
     """
 
     name: str
@@ -22,3 +26,53 @@ class Device(Protocol):
     def metrics(self, arch: str, model: nn.Module | None = None) -> dict[str, Any]:
         """Metrics of ``arch`` (built as ``model`` where the device must run it)."""
         ...
+
+
+class ModelBuilder(Protocol):
+    """What a device needs to build a network from an architecture (e.g. ``NB201Space``)."""
+
+    def build_subnet(self, arch: str) -> nn.Module: ...
+
+
+def resolve_model(
+    arch: str, model: nn.Module | None, space: ModelBuilder | None, device: str
+) -> nn.Module:
+    """The network to run: ``model`` if given, else ``space.build_subnet(arch)``."""
+    if model is not None:
+        return model
+    if space is None:
+        raise ValueError(
+            f"device {device!r} runs the network, so it needs the built model of {arch!r}: pass "
+            "model=... or construct the device with a space that has build_subnet(arch)"
+        )
+    return space.build_subnet(arch)
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages (recorded next to every timing), None where unknown."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def cpu_model_name() -> str | None:
+    """The CPU's model name from /proc/cpuinfo (Linux), None elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def not_available(metric: str, reason: str) -> dict[str, Any]:
+    """A metric that could not be obtained: ``None`` and why."""
+    return {metric: None, f"{metric}_reason": reason}
+
+
+def energy_unavailable(reason: str) -> dict[str, Any]:
+    """Energy and power that could not be obtained, with the reason for both."""
+    return {**not_available("energy_mj", reason), **not_available("power_w", reason)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -51,6 +52,19 @@ def accuracy(
     return {"acc_top1": 100.0 * correct / total, "loss": loss / total}
 
 
+def fingerprint(net: nn.Module, batches: Sequence[torch.Tensor] = ()) -> str:
+    """Short stable hash of a network's weights and buffers (and of evaluation inputs).
+
+    Stored with every evaluation so that a resumed evaluation never mixes in results that
+    other weights (another training run) or other recalibration / validation data produced.
+    """
+    h = hashlib.sha1()
+    tensors = [t for _, t in sorted(net.state_dict().items())] + list(batches)
+    for t in tensors:
+        h.update(t.detach().to("cpu", copy=False).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 class SubnetEvaluator:
     """Evaluates architectures from a supernet's shared weights, resumably.
 
@@ -64,6 +78,9 @@ class SubnetEvaluator:
         recal_batches: input batches for BN recalibration (the same for every architecture).
         val_batches: (input, label) batches to score on.
         results_path: JSON-lines file of finished evaluations, or None for no persistence.
+        device: where sub-networks are scored (the batches are moved there once); None keeps
+            the supernet's own device. Lightning moves a module back to the CPU after
+            ``fit``, so train.py passes the trainer's device here.
     """
 
     def __init__(
@@ -71,20 +88,38 @@ class SubnetEvaluator:
         recal_batches: Sequence[torch.Tensor],
         val_batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
         results_path: str | Path | None = None,
+        device: torch.device | str | None = None,
     ) -> None:
-        self.recal_batches = list(recal_batches)
-        self.val_batches = list(val_batches)
+        self.device = torch.device(device) if device is not None else None
+        self.recal_batches = [self._to(x) for x in recal_batches]
+        self.val_batches = [(self._to(x), self._to(y)) for x, y in val_batches]
         self.results_path = Path(results_path) if results_path is not None else None
 
-    def load_done(self) -> dict[str, dict]:
-        """Finished results by arch string (empty if none yet)."""
+    def _to(self, t: torch.Tensor) -> torch.Tensor:
+        return t if self.device is None else t.to(self.device)
+
+    def load_done(self, key: str | None = None) -> dict[str, dict]:
+        """Finished results by arch string (empty if none yet).
+
+        With ``key`` (a :func:`fingerprint`), results recorded under another key (other
+        weights or other evaluation data) are ignored, with a warning.
+        """
         if self.results_path is None or not self.results_path.exists():
             return {}
-        done = {}
+        done, stale = {}, 0
         for line in self.results_path.read_text().splitlines():
             if line.strip():
                 rec = json.loads(line)
+                if key is not None and rec.get("key") != key:
+                    stale += 1
+                    continue
                 done[rec["arch"]] = rec
+        if stale:
+            log.warning(
+                "ignoring %d results in %s from other weights or evaluation data",
+                stale,
+                self.results_path,
+            )
         return done
 
     def evaluate_one(self, supernet: nn.Module, arch: str) -> dict[str, float]:
@@ -96,12 +131,15 @@ class SubnetEvaluator:
         self, supernet: nn.Module, archs: Sequence[str], progress: bool = True
     ) -> list[dict]:
         """Results for ``archs`` in order, evaluating only those not finished before."""
-        done = self.load_done()
+        if self.device is not None:
+            supernet = supernet.to(self.device)
+        key = fingerprint(supernet, [*self.recal_batches, *(x for x, _ in self.val_batches)])
+        done = self.load_done(key)
         if done:
             log.info("resuming: %d of %d architectures already evaluated", len(done), len(archs))
         todo = [a for a in archs if a not in done]
         for arch in tqdm(todo, desc="evaluate sub-networks", disable=not progress):
-            rec = {"arch": arch, **self.evaluate_one(supernet, arch)}
+            rec = {"arch": arch, **self.evaluate_one(supernet, arch), "key": key}
             done[arch] = rec
             if self.results_path is not None:
                 self.results_path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_modules.evaluation import SubnetEvaluator, accuracy, recalibrate_bn
+from lightning_modules.evaluation import (
+    SubnetEvaluator,
+    accuracy,
+    fingerprint,
+    recalibrate_bn,
+)
 from search.spaces import create_space
 
 
@@ -92,3 +97,35 @@ def test_a_crash_loses_no_finished_evaluation(setup_eval, tmp_path, monkeypatch)
     assert calls == archs[2:]  # only the unfinished ones
     assert [r["acc_top1"] for r in resumed] == pytest.approx([r["acc_top1"] for r in full])
     assert [json.loads(line)["arch"] for line in path.read_text().splitlines()] == archs
+
+
+def test_resume_ignores_results_of_other_weights(setup_eval, tmp_path):
+    supernet, recal, val, archs = setup_eval
+    path = tmp_path / "evals.jsonl"
+    SubnetEvaluator(recal, val, results_path=path).evaluate(supernet, archs[:3], progress=False)
+    with torch.no_grad():  # another training run: different shared weights
+        next(supernet.parameters()).add_(0.5)
+    calls = []
+    ev = SubnetEvaluator(recal, val, results_path=path)
+    original = ev.evaluate_one
+    ev.evaluate_one = lambda n, a: (calls.append(a), original(n, a))[1]
+    ev.evaluate(supernet, archs, progress=False)
+    assert calls == archs  # nothing reused from the other weights
+    # Same weights but other validation data: also re-evaluated.
+    calls.clear()
+    other_val = [(val[0][0] + 1.0, val[0][1])]
+    ev2 = SubnetEvaluator(recal, other_val, results_path=path)
+    original2 = ev2.evaluate_one
+    ev2.evaluate_one = lambda n, a: (calls.append(a), original2(n, a))[1]
+    ev2.evaluate(supernet, archs[:2], progress=False)
+    assert calls == archs[:2]
+
+
+def test_fingerprint_tracks_weights_and_data(setup_eval):
+    supernet, recal, _, _ = setup_eval
+    a = fingerprint(supernet, recal)
+    assert a == fingerprint(supernet, recal)
+    assert a != fingerprint(supernet, [r + 1 for r in recal])
+    with torch.no_grad():
+        next(supernet.parameters()).mul_(2)
+    assert a != fingerprint(supernet, recal)

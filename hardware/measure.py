@@ -1,0 +1,481 @@
+"""Measured latency and energy: run the network on this machine's CPU or CUDA GPU.
+
+Timing protocol (both backends): warm up, then time single inferences in rounds until the
+median of all samples moves by less than ``rel_tol`` between rounds (at least ``min_repeats``
+samples; at most ``max_repeats`` samples or ``max_seconds``). The result reports the median,
+the inter-quartile range and the count, and whether the median settled (``latency_stable``).
+CPU timings use ``time.perf_counter`` around a call; CUDA timings use CUDA events around the
+call with a synchronisation per sample. Energy, where the machine exposes a counter (RAPL for
+CPUs, NVML for GPUs), is read over a separate window of repeated inferences.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hardware.base import (
+    ModelBuilder,
+    cpu_model_name,
+    energy_unavailable,
+    load_average,
+    resolve_model,
+)
+from hardware.energy import (
+    POWERCAP_ROOT,
+    EnergyUnavailable,
+    NvmlEnergyMeter,
+    RaplMeter,
+    measure_energy,
+)
+
+
+@dataclass(frozen=True)
+class TimingStats:
+    """Summary of repeated single-call timings in milliseconds."""
+
+    median_ms: float
+    iqr_ms: float
+    mean_ms: float
+    std_ms: float
+    count: int
+    stable: bool
+
+    def as_metrics(self, prefix: str = "latency") -> dict[str, Any]:
+        """``latency_ms`` (the median) and its spread, as result entries."""
+        d = asdict(self)
+        return {
+            f"{prefix}_ms": d["median_ms"],
+            f"{prefix}_iqr_ms": d["iqr_ms"],
+            f"{prefix}_mean_ms": d["mean_ms"],
+            f"{prefix}_std_ms": d["std_ms"],
+            f"{prefix}_count": d["count"],
+            f"{prefix}_stable": d["stable"],
+        }
+
+
+def summarize(samples_ms: np.ndarray, stable: bool) -> TimingStats:
+    """Median, IQR, mean and std of timing samples."""
+    s = np.asarray(samples_ms, dtype=float)
+    q25, q50, q75 = np.percentile(s, [25, 50, 75])
+    return TimingStats(
+        median_ms=float(q50),
+        iqr_ms=float(q75 - q25),
+        mean_ms=float(s.mean()),
+        std_ms=float(s.std(ddof=1)) if len(s) > 1 else 0.0,
+        count=len(s),
+        stable=stable,
+    )
+
+
+def time_until_stable(
+    timed_call: Callable[[], float],
+    warmup: int = 10,
+    min_repeats: int = 20,
+    max_repeats: int = 500,
+    round_size: int = 10,
+    rel_tol: float = 0.01,
+    max_seconds: float = 30.0,
+) -> TimingStats:
+    """Time ``timed_call`` (which returns the elapsed ms of one call) until the median settles.
+
+    Args:
+        timed_call: runs the workload once and returns its duration in ms.
+        warmup: untimed calls first (allocator, caches, lazy initialisation, clock ramp-up).
+        min_repeats: samples before the stopping rule is checked.
+        max_repeats: hard cap on samples (the result is then marked unstable).
+        round_size: samples added between two checks of the median.
+        rel_tol: stop once ``|median - previous median| <= rel_tol * previous median``.
+        max_seconds: wall-clock cap on the timed phase (the result is then marked unstable).
+    """
+    if min_repeats < 1 or max_repeats < min_repeats or round_size < 1:
+        raise ValueError(
+            f"need 1 <= min_repeats <= max_repeats and round_size >= 1, got min_repeats="
+            f"{min_repeats}, max_repeats={max_repeats}, round_size={round_size}"
+        )
+    for _ in range(warmup):
+        timed_call()
+    samples: list[float] = []
+    previous = None
+    t0 = time.perf_counter()
+    while True:
+        for _ in range(round_size if samples else max(round_size, min_repeats)):
+            samples.append(timed_call())
+        median = float(np.median(samples))
+        settled = previous is not None and abs(median - previous) <= rel_tol * previous
+        if len(samples) >= min_repeats and settled:
+            return summarize(np.array(samples), stable=True)
+        if len(samples) >= max_repeats or time.perf_counter() - t0 > max_seconds:
+            return summarize(np.array(samples), stable=False)
+        previous = median
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op threads, restoring the previous count."""
+    if threads is None:
+        yield
+        return
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1 or None, got {threads}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def cpu_frequency_khz() -> list[int] | None:
+    """Current cpufreq frequency of every CPU in kHz (the DVFS setting), None where unknown."""
+    files = sorted(Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_cur_freq"))
+    try:
+        return [int(f.read_text()) for f in files] or None
+    except (OSError, ValueError):
+        return None
+
+
+class _MeasuredDevice:
+    """Shared settings and result assembly of the CPU and CUDA devices."""
+
+    backend = ""
+
+    def __init__(
+        self,
+        name: str,
+        batch_size: int,
+        resolution: int,
+        in_channels: int,
+        warmup: int,
+        min_repeats: int,
+        max_repeats: int,
+        round_size: int,
+        rel_tol: float,
+        max_seconds: float,
+        channels_last: bool,
+        energy: bool,
+        energy_window_s: float,
+        space: ModelBuilder | None,
+        seed: int,
+    ) -> None:
+        if batch_size < 1 or resolution < 1 or in_channels < 1:
+            raise ValueError(
+                f"batch_size, resolution and in_channels must be >= 1, got {batch_size}, "
+                f"{resolution}, {in_channels}"
+            )
+        self.name = name
+        self.batch_size, self.resolution, self.in_channels = batch_size, resolution, in_channels
+        self.timing = dict(
+            warmup=warmup,
+            min_repeats=min_repeats,
+            max_repeats=max_repeats,
+            round_size=round_size,
+            rel_tol=rel_tol,
+            max_seconds=max_seconds,
+        )
+        self.channels_last = channels_last
+        self.energy = energy
+        self.energy_window_s = energy_window_s
+        self.space = space
+        self.seed = seed
+
+    def example_input(self, device: torch.device) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed)
+        shape = (self.batch_size, self.in_channels, self.resolution, self.resolution)
+        x = torch.randn(shape, generator=g).to(device)
+        return x.to(memory_format=torch.channels_last) if self.channels_last else x
+
+    def prepare(self, model: nn.Module, device: torch.device) -> nn.Module:
+        model = model.to(device).eval()
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def base_settings(self) -> dict[str, Any]:
+        return {
+            "device": self.name,
+            "source": "measured",
+            "backend": self.backend,
+            "batch_size": self.batch_size,
+            "resolution": self.resolution,
+            "in_channels": self.in_channels,
+            "dtype": "float32",
+            "channels_last": self.channels_last,
+            "torch": torch.__version__,
+            "load_average": load_average(),
+            **self.timing,
+        }
+
+
+class CPUDevice(_MeasuredDevice):
+    """Latency (and RAPL energy where readable) of a network run on this machine's CPU.
+
+    Args:
+        name: device name recorded in results.
+        threads: torch intra-op threads during measurement (restored afterwards).
+        batch_size: images per inference.
+        resolution: input height = width in pixels.
+        in_channels: input channels.
+        warmup, min_repeats, max_repeats, round_size, rel_tol, max_seconds: timing protocol
+            (see :func:`time_until_stable`).
+        channels_last: run in channels-last memory format.
+        energy: read RAPL package energy if this machine allows it.
+        energy_window_s: seconds of repeated inference per energy reading.
+        powercap_root: the powercap folder (RAPL files).
+        space: builds the network from an arch when ``metrics`` gets no model.
+        seed: seed of the random input.
+    """
+
+    backend = "cpu"
+    torch_device = torch.device("cpu")
+
+    def __init__(
+        self,
+        name: str = "cpu",
+        threads: int | None = 1,
+        batch_size: int = 1,
+        resolution: int = 32,
+        in_channels: int = 3,
+        warmup: int = 10,
+        min_repeats: int = 20,
+        max_repeats: int = 500,
+        round_size: int = 10,
+        rel_tol: float = 0.01,
+        max_seconds: float = 30.0,
+        channels_last: bool = False,
+        energy: bool = True,
+        energy_window_s: float = 1.0,
+        powercap_root: str = POWERCAP_ROOT,
+        space: ModelBuilder | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            name,
+            batch_size,
+            resolution,
+            in_channels,
+            warmup,
+            min_repeats,
+            max_repeats,
+            round_size,
+            rel_tol,
+            max_seconds,
+            channels_last,
+            energy,
+            energy_window_s,
+            space,
+            seed,
+        )
+        self.threads = threads
+        self.powercap_root = powercap_root
+
+    def time_callable(self, fn: Callable[[], Any]) -> TimingStats:
+        """Timing of ``fn`` under this device's protocol and thread setting (used by the LUT)."""
+
+        def timed_call() -> float:
+            t0 = time.perf_counter()
+            fn()
+            return (time.perf_counter() - t0) * 1e3
+
+        with torch_threads(self.threads), torch.inference_mode():
+            return time_until_stable(timed_call, **self.timing)
+
+    def settings(self) -> dict[str, Any]:
+        """Recorded settings of this device (without a frequency reading)."""
+        return {
+            **self.base_settings(),
+            "threads": torch.get_num_threads() if self.threads is None else self.threads,
+            "cpu": cpu_model_name() or platform.processor() or None,
+        }
+
+    def metrics(self, arch: str, model: nn.Module | None = None) -> dict[str, Any]:
+        """Measured ``latency_ms`` (median) with IQR and count; RAPL energy or its absence."""
+        dev = torch.device("cpu")
+        net = self.prepare(resolve_model(arch, model, self.space, self.name), dev)
+        x = self.example_input(dev)
+
+        def call() -> None:
+            net(x)
+
+        stats = self.time_callable(call)
+        with torch_threads(self.threads), torch.inference_mode():
+            energy = self._energy(call)
+        settings = {**self.settings(), "frequency_setting": {"cpu_khz": cpu_frequency_khz()}}
+        return {"arch": arch, **stats.as_metrics(), **energy, "settings": settings}
+
+    def _energy(self, call: Callable[[], None]) -> dict[str, Any]:
+        if not self.energy:
+            return energy_unavailable("disabled (energy=False)")
+        try:
+            meter = RaplMeter(self.powercap_root)
+        except EnergyUnavailable as err:
+            return energy_unavailable(str(err))
+        out = measure_energy(call, meter, self.energy_window_s)
+        return {
+            **out,
+            "energy_source": meter.source,
+            "energy_note": "whole-package RAPL energy: includes other processes on the CPU",
+        }
+
+
+class CUDADevice(_MeasuredDevice):
+    """Latency (CUDA events) and NVML energy of a network run on a CUDA GPU.
+
+    Args:
+        name: device name recorded in results.
+        cuda_index: torch CUDA device index.
+        batch_size, resolution, in_channels: input shape.
+        warmup, min_repeats, max_repeats, round_size, rel_tol, max_seconds: timing protocol
+            (see :func:`time_until_stable`).
+        channels_last: run in channels-last memory format.
+        energy: read NVML's total-energy counter where the GPU has one.
+        energy_window_s: seconds of repeated inference per energy reading (the counter updates
+            roughly every 20-100 ms, so keep this >= 1 s).
+        space: builds the network from an arch when ``metrics`` gets no model.
+        seed: seed of the random input.
+
+    Raises:
+        RuntimeError: at ``metrics`` time, if torch sees no CUDA device at that index.
+    """
+
+    backend = "cuda"
+
+    def __init__(
+        self,
+        name: str = "cuda",
+        cuda_index: int = 0,
+        batch_size: int = 1,
+        resolution: int = 32,
+        in_channels: int = 3,
+        warmup: int = 20,
+        min_repeats: int = 50,
+        max_repeats: int = 2000,
+        round_size: int = 25,
+        rel_tol: float = 0.01,
+        max_seconds: float = 30.0,
+        channels_last: bool = False,
+        energy: bool = True,
+        energy_window_s: float = 2.0,
+        space: ModelBuilder | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            name,
+            batch_size,
+            resolution,
+            in_channels,
+            warmup,
+            min_repeats,
+            max_repeats,
+            round_size,
+            rel_tol,
+            max_seconds,
+            channels_last,
+            energy,
+            energy_window_s,
+            space,
+            seed,
+        )
+        self.cuda_index = cuda_index
+
+    def _check_cuda(self) -> torch.device:
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"device {self.name!r} needs CUDA, but torch sees no CUDA device on this "
+                "machine; use the 'cpu' hardware config here"
+            )
+        count = torch.cuda.device_count()
+        if not 0 <= self.cuda_index < count:
+            raise RuntimeError(
+                f"cuda_index {self.cuda_index} out of range: {count} CUDA device(s) visible"
+            )
+        return torch.device("cuda", self.cuda_index)
+
+    def time_callable(self, fn: Callable[[], Any]) -> TimingStats:
+        """Timing of ``fn`` with CUDA events under this device's protocol (used by the LUT)."""
+        dev = self._check_cuda()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+        def timed_call() -> float:
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            return float(start.elapsed_time(end))
+
+        with torch.cuda.device(dev), torch.inference_mode():
+            return time_until_stable(timed_call, **self.timing)
+
+    def settings(self) -> dict[str, Any]:
+        """Recorded settings of this device (without a clock reading)."""
+        dev = self._check_cuda()
+        return {
+            **self.base_settings(),
+            "gpu": torch.cuda.get_device_properties(dev).name,
+            "cuda_index": self.cuda_index,
+            "cuda": torch.version.cuda,
+        }
+
+    @property
+    def torch_device(self) -> torch.device:
+        return self._check_cuda()
+
+    def metrics(self, arch: str, model: nn.Module | None = None) -> dict[str, Any]:
+        """Measured ``latency_ms`` (CUDA events, median) with IQR and count; NVML energy."""
+        dev = self._check_cuda()
+        net = self.prepare(resolve_model(arch, model, self.space, self.name), dev)
+        x = self.example_input(dev)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+        def call() -> None:
+            net(x)
+
+        def timed_call() -> float:
+            start.record()
+            net(x)
+            end.record()
+            end.synchronize()
+            return float(start.elapsed_time(end))
+
+        def sync() -> None:
+            torch.cuda.synchronize(dev)
+
+        with torch.cuda.device(dev), torch.inference_mode():
+            stats = time_until_stable(timed_call, **self.timing)
+            energy = self._energy(call, sync)
+        settings = {**self.settings(), "frequency_setting": gpu_clocks(self.cuda_index)}
+        return {"arch": arch, **stats.as_metrics(), **energy, "settings": settings}
+
+    def _energy(self, call: Callable[[], None], sync: Callable[[], None]) -> dict[str, Any]:
+        if not self.energy:
+            return energy_unavailable("disabled (energy=False)")
+        try:
+            meter = NvmlEnergyMeter(self.cuda_index)
+        except EnergyUnavailable as err:
+            return energy_unavailable(str(err))
+        out = measure_energy(call, meter, self.energy_window_s, sync=sync)
+        return {**out, "energy_source": meter.source, "energy_note": "whole-GPU NVML energy"}
+
+
+def gpu_clocks(cuda_index: int) -> dict[str, int] | None:
+    """Current SM and memory clocks in MHz from NVML (the DVFS setting), None where unknown."""
+    try:
+        import pynvml as nvml
+
+        from hardware.energy import nvml_handle
+
+        nvml.nvmlInit()
+        h = nvml_handle(nvml, cuda_index)
+        return {
+            "sm_mhz": int(nvml.nvmlDeviceGetClockInfo(h, nvml.NVML_CLOCK_SM)),
+            "mem_mhz": int(nvml.nvmlDeviceGetClockInfo(h, nvml.NVML_CLOCK_MEM)),
+        }
+    except Exception:  # pynvml missing or no NVML: the setting is simply unknown
+        return None

@@ -1,0 +1,170 @@
+"""Forward-hook latency LUT: signatures, dedup, resumable build, sum-of-parts prediction."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hardware.lut import LatencyLUT, LUTDevice, build_lut, op_signature, trace_ops
+from hardware.measure import CPUDevice
+from search.spaces import create_space
+
+FAST = dict(warmup=1, min_repeats=3, max_repeats=6, round_size=3, energy=False)
+
+
+class Repeated(nn.Module):
+    """A non-NB201 network: three identical blocks, one different, a functional add."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()) for _ in range(3)
+        )
+        self.wide = nn.Conv2d(8, 16, 1)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for b in self.blocks:
+            x = x + b(x)
+        return self.head(self.wide(x).mean((2, 3)))
+
+
+def test_trace_records_every_leaf_call_and_dedups_signatures():
+    modules_only = trace_ops(Repeated().eval(), torch.zeros(1, 3, 8, 8), functional=False)
+    assert len(modules_only.signatures) == 1 + 3 * 2 + 1 + 1  # stem, 3 x (conv, relu), wide, head
+    assert len(modules_only.examples) == 5  # the three blocks share two signatures
+    trace = trace_ops(Repeated().eval(), torch.zeros(1, 3, 8, 8))
+    # Functional ops outside leaf modules are ops too: three residual adds and the mean; the
+    # F.conv2d / F.relu calls inside the leaf modules are not counted twice.
+    extra = [s for s in trace.signatures if s.startswith("fn:")]
+    assert len(extra) == 4 and len(trace.signatures) == 9 + 4
+    assert sum(".add|" in s for s in extra) == 3 and ".mean|" in extra[-1]
+    assert len(trace.examples) == 5 + 2
+    conv = (
+        "Conv2d(8, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"
+        "|in=(1x8x8x8:float32)|out=1x8x8x8:float32"
+    )
+    assert trace.counts[conv] == 3
+    # Same op at a different input shape is a different signature; after pooling, the head
+    # sees the same shape at both resolutions and shares its signature.
+    other = trace_ops(Repeated().eval(), torch.zeros(1, 3, 16, 16))
+    shared = set(other.examples) & set(trace.examples)
+    assert [s.split("(")[0] for s in shared] == ["Linear"]
+
+
+def test_signature_names_class_settings_and_shapes():
+    m = nn.AvgPool2d(3, stride=1, padding=1)
+    x = torch.zeros(2, 4, 5, 5)
+    sig = op_signature(m, (x,), {}, m(x))
+    assert (
+        sig
+        == "AvgPool2d(kernel_size=3, stride=1, padding=1)|in=(2x4x5x5:float32)|out=2x4x5x5:float32"
+    )
+
+
+class CountingCPU(CPUDevice):
+    """Counts timed ops and can fail after a number of them (a crash mid-build)."""
+
+    def __init__(self, fail_after=None, **kw):
+        super().__init__(**kw)
+        self.timed, self.fail_after = 0, fail_after
+
+    def time_callable(self, fn):
+        if self.fail_after is not None and self.timed >= self.fail_after:
+            raise KeyboardInterrupt("simulated crash")
+        self.timed += 1
+        return super().time_callable(fn)
+
+
+@pytest.fixture(scope="module")
+def tiny_space():
+    return create_space("nb201", channels=4, cells_per_stage=1)
+
+
+def test_build_is_resumable_and_skips_done_signatures(tiny_space, tmp_path):
+    archs = tiny_space.sample_unique(np.random.default_rng(0), 6)
+    models = lambda: ((a, tiny_space.build_subnet(a)) for a in archs)  # noqa: E731
+    path = tmp_path / "lut.json"
+    with pytest.raises(KeyboardInterrupt):
+        build_lut(models(), CountingCPU(fail_after=4, **FAST), path)
+    partial = json.loads(path.read_text())
+    assert len(partial["ops"]) == 4  # written after every signature
+    resumed = CountingCPU(**FAST)
+    lut = build_lut(models(), resumed, path)
+    fresh = CountingCPU(**FAST)
+    full = build_lut(models(), fresh, tmp_path / "fresh.json")
+    assert set(lut.ops) == set(full.ops)
+    assert resumed.timed == len(full.ops) - 4 == fresh.timed - 4
+    for sig, entry in json.loads(path.read_text())["ops"].items():
+        assert set(entry) >= {"count", "mean_ms", "std_ms"} and entry["count"] >= 3, sig
+    again = CountingCPU(**FAST)
+    build_lut(models(), again, path)
+    assert again.timed == 0  # a rerun times nothing
+
+
+def test_prediction_is_the_sum_of_parts(tiny_space, tmp_path):
+    archs = tiny_space.sample_unique(np.random.default_rng(1), 4)
+    dev = CPUDevice(**FAST)
+    lut = build_lut(
+        ((a, tiny_space.build_subnet(a)) for a in archs), dev, tmp_path / "l.json", calibrate=2
+    )
+    assert lut.calibration["archs"] == archs[:2] and lut.fixed_ms is not None
+    device = LUTDevice(str(tmp_path / "l.json"), space=tiny_space)
+    for arch in archs:
+        trace = trace_ops(tiny_space.build_subnet(arch).eval(), torch.zeros(1, 3, 32, 32))
+        brute = sum(lut.ops[s]["median_ms"] for s in trace.signatures)  # call by call
+        out = device.metrics(arch)
+        assert out["latency_op_sum_ms"] == pytest.approx(brute)
+        assert out["latency_ms"] == pytest.approx(brute + lut.fixed_ms)
+        assert out["energy_mj"] is None and "no energy" in out["energy_mj_reason"]
+    assert device.metrics(archs[0])["settings"]["threads"] == 1
+
+
+def test_calibration_rule_and_unknown_ops():
+    lut = LatencyLUT(
+        {"a": {"median_ms": 1.0, "mean_ms": 1.5}, "b": {"median_ms": 2.0, "mean_ms": 2.0}}
+    )
+    lut.calibrate([5.0, 6.0, 100.0], [4.0, 4.0, 4.0])
+    assert lut.fixed_ms == 2.0  # median of (1, 2, 96): robust to one disturbed measurement
+    assert lut.predict(["a", "b", "b"]) == 5.0 + 2.0
+    assert LatencyLUT(lut.ops, stat="mean_ms").op_sum(Counter({"a": 2}).elements()) == 3.0
+    with pytest.raises(KeyError, match="not in the LUT"):
+        lut.op_sum(["a", "c"])
+
+
+def test_refuses_to_mix_device_settings(tiny_space, tmp_path):
+    arch = tiny_space.sample(np.random.default_rng(2))
+    net = tiny_space.build_subnet(arch)
+    lut = build_lut([(arch, net)], CPUDevice(**FAST), tmp_path / "l.json")
+    assert any(sig.startswith("fn:") for sig in lut.ops)  # the cell's additions are timed
+    with pytest.raises(ValueError, match="different device settings.*batch_size"):
+        build_lut(
+            [(arch, tiny_space.build_subnet(arch))],
+            CPUDevice(batch_size=2, **FAST),
+            tmp_path / "l.json",
+        )
+    with pytest.raises(ValueError, match="built with functional=True"):
+        build_lut([(arch, net)], CPUDevice(**FAST), tmp_path / "l.json", functional=False)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        LatencyLUT.load(tmp_path / "nope.json")
+
+
+def test_cli_builds_and_resumes(tmp_path, capsys):
+    from hardware.lut import main
+
+    argv = ["--channels", "4", "--cells", "1", "--n-archs", "3", "--calibrate", "1"]
+    argv += ["--out", str(tmp_path / "cli.json")]
+    main(argv)
+    first = json.loads(capsys.readouterr().out)
+    main(argv)  # rerun: everything is already timed and calibrated
+    second = json.loads(capsys.readouterr().out)
+    assert first["signatures"] == second["signatures"] > 0
+    assert first["fixed_ms"] == second["fixed_ms"] is not None
+    assert first["build_seconds"] == pytest.approx(second["build_seconds"], abs=1e-3)

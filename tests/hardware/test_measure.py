@@ -1,0 +1,158 @@
+"""Measured devices: timing protocol, recorded settings, energy refusal, CUDA/NVML code paths."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hardware.energy import EnergyUnavailable, NvmlEnergyMeter, RaplMeter, measure_energy
+from hardware.measure import CPUDevice, CUDADevice, summarize, time_until_stable
+from tests.hardware.fakes import FakeNVML
+
+FAST = dict(warmup=2, min_repeats=10, max_repeats=60, round_size=5, max_seconds=10.0)
+
+
+def tiny() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2))
+
+
+def big() -> nn.Module:
+    # ~100x the multiply-adds of `tiny`: the ordering survives a busy machine.
+    layers = [nn.Conv2d(3, 64, 3, padding=1)]
+    for _ in range(4):
+        layers += [nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1)]
+    return nn.Sequential(*layers)
+
+
+def test_cpu_measurement_reports_median_iqr_count_and_settings(tmp_path):
+    dev = CPUDevice(
+        name="box", threads=1, batch_size=2, resolution=16, powercap_root=str(tmp_path), **FAST
+    )
+    before = torch.get_num_threads()
+    out = dev.metrics("tiny", tiny())
+    assert torch.get_num_threads() == before  # thread setting restored
+    assert out["latency_ms"] > 0 and out["latency_iqr_ms"] >= 0
+    assert 10 <= out["latency_count"] <= 60 and isinstance(out["latency_stable"], bool)
+    s = out["settings"]
+    assert (s["device"], s["source"], s["threads"], s["batch_size"], s["resolution"]) == (
+        "box",
+        "measured",
+        1,
+        2,
+        16,
+    )
+    assert "load_average" in s and "frequency_setting" in s
+    # No RAPL under tmp_path: energy is refused with the reason, never made up.
+    assert out["energy_mj"] is None and out["power_w"] is None
+    assert "no RAPL package zone" in out["energy_mj_reason"]
+
+
+def test_bigger_model_takes_longer():
+    dev = CPUDevice(threads=1, resolution=32, energy=False, **FAST)
+    assert dev.metrics("big", big())["latency_ms"] > 5 * dev.metrics("tiny", tiny())["latency_ms"]
+
+
+def test_device_builds_network_from_space_or_asks_for_one():
+    class Space:
+        def build_subnet(self, arch):
+            return tiny() if arch == "t" else big()
+
+    dev = CPUDevice(energy=False, space=Space(), **FAST)
+    assert dev.metrics("t")["arch"] == "t"
+    with pytest.raises(ValueError, match="needs the built model"):
+        CPUDevice(energy=False, **FAST).metrics("t")
+
+
+def test_stopping_rule_and_statistics():
+    calls = []
+
+    def constant():
+        calls.append(1)
+        return 2.0
+
+    stats = time_until_stable(constant, warmup=3, min_repeats=10, round_size=5, rel_tol=0.01)
+    assert stats.stable and stats.median_ms == 2.0 and stats.iqr_ms == 0.0
+    assert stats.count == 15 and len(calls) == 3 + 15  # first round 10, settles after one more
+
+    seq = itertools.count(1.0)  # a clock ramping up forever: the median never settles
+    drifting = time_until_stable(
+        lambda: float(next(seq)), warmup=0, min_repeats=5, max_repeats=40, round_size=1
+    )
+    assert not drifting.stable and drifting.count == 40
+
+    s = np.array([1.0, 2.0, 3.0, 4.0, 10.0])
+    got = summarize(s, stable=True)
+    q25, q75 = np.percentile(s, [25, 75])
+    assert (got.median_ms, got.iqr_ms, got.count) == (3.0, q75 - q25, 5)
+    with pytest.raises(ValueError, match="min_repeats"):
+        time_until_stable(constant, min_repeats=10, max_repeats=5)
+
+
+def _fake_powercap(root, uj, max_range=1000):
+    zone = root / "intel-rapl:0"
+    zone.mkdir(parents=True, exist_ok=True)
+    (zone / "energy_uj").write_text(str(uj))
+    (zone / "max_energy_range_uj").write_text(str(max_range))
+    (root / "intel-rapl:0:0").mkdir(exist_ok=True)  # a sub-zone: must not be double counted
+    return zone
+
+
+def test_rapl_counter_reads_sums_and_unwraps(tmp_path):
+    zone = _fake_powercap(tmp_path, 900)
+    meter = RaplMeter(tmp_path)
+    assert meter.zones == [zone]
+    start = meter.read()
+    (zone / "energy_uj").write_text("100")  # wrapped past max_energy_range_uj = 1000
+    assert meter.delta_mj(start, meter.read()) == pytest.approx(0.2)  # (1000 - 900 + 100) uJ
+    with pytest.raises(EnergyUnavailable, match="no RAPL package zone"):
+        RaplMeter(tmp_path / "missing")
+    (zone / "energy_uj").write_text("garbage")
+    with pytest.raises(EnergyUnavailable, match="cannot read RAPL counter"):
+        RaplMeter(tmp_path)
+
+
+def test_energy_window_divides_counter_by_calls():
+    class Meter:
+        source = "fake"
+        value = 0
+
+        def read(self):
+            return self.value
+
+        def delta_mj(self, a, b):
+            return float(b - a)
+
+    meter = Meter()
+
+    def run():
+        meter.value += 3  # every call costs 3 mJ
+
+    out = measure_energy(run, meter, window_s=0.01)
+    assert out["energy_mj"] == pytest.approx(3.0) and out["energy_calls"] >= 1
+
+
+def test_nvml_energy_meter_reads_counter_and_refuses_without_one():
+    nv = FakeNVML()
+    meter = NvmlEnergyMeter(0, nvml=nv)
+    a = meter.read()
+    nv.energy_mj += 250
+    assert meter.delta_mj(a, meter.read()) == 250.0
+    with pytest.raises(EnergyUnavailable, match="no NVML energy counter"):
+        NvmlEnergyMeter(0, nvml=FakeNVML(energy=False))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU refusal")
+def test_cuda_device_refuses_clearly_without_cuda():
+    with pytest.raises(RuntimeError, match="torch sees no CUDA device"):
+        CUDADevice(energy=False).metrics("tiny", tiny())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_measurement_on_gpu():
+    out = CUDADevice(**FAST).metrics("big", big())
+    assert out["latency_ms"] > 0 and out["settings"]["backend"] == "cuda"
+    assert out["energy_mj"] is not None or out["energy_mj_reason"]
