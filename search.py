@@ -49,7 +49,7 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     space = hydra.utils.instantiate(cfg.space)
     objectives = parse_objectives(cfg.objectives)
     constraints = parse_constraints(cfg.constraints)
-    evaluator = hydra.utils.instantiate(cfg.evaluator)
+    evaluator = hydra.utils.instantiate(cfg.evaluator, **_devices(cfg, space))
     algorithm = hydra.utils.instantiate(cfg.algorithm)
     log.info("Instantiating tactic <%s> with <%s>", cfg.tactic._target_, cfg.algorithm._target_)
     tactic = hydra.utils.instantiate(cfg.tactic, algorithm=algorithm)
@@ -105,6 +105,20 @@ def search(cfg: DictConfig) -> dict[str, Any]:
             import wandb
 
             wandb.finish()
+
+
+def _devices(cfg: DictConfig, space) -> dict[str, Any]:
+    """``hardware=<device>`` plugs a device in as the source of its metrics (objectives name it
+    by ``device.name``, e.g. ``objectives.latency.device=cpu``)."""
+    if cfg.get("hardware") is None:
+        return {}
+    device = hydra.utils.instantiate(cfg.hardware, space=space)
+    if "devices" not in cfg.evaluator:
+        raise ValueError(
+            f"hardware={device.name} needs an evaluator that takes devices (evaluator=nb201_table)"
+        )
+    log.info("Device <%s> measures metrics on device %r", cfg.hardware._target_, device.name)
+    return {"devices": {device.name: device}}
 
 
 def _log_results(logger, result, summary: dict, plots: dict[str, Path]) -> None:

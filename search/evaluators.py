@@ -152,7 +152,11 @@ class TableEvaluator:
             src = self.source(t.metric, t.device)
             if src.startswith("device:"):
                 dev = self.devices[t.device]
-                sources[t.key] = {"device": t.device, "settings": getattr(dev, "settings", None)}
+                sources[t.key] = {
+                    "device": t.device,
+                    "class": f"{type(dev).__module__}.{type(dev).__qualname__}",
+                    "settings": getattr(dev, "settings", None),
+                }
             else:
                 sources[t.key] = src
         return {"evaluator": self.name, "table": self.table.source, "sources": sources}

@@ -123,6 +123,20 @@ def test_wandb_gets_the_evaluations_table_and_plots_offline(tmp_path):
     assert [h["n_validated"] for h in summary["predictor_history"]] == [30.0, 40.0]
 
 
+def test_a_hardware_device_plugs_in_as_the_latency_source(tmp_path):
+    overrides = ["hardware=table", "hardware.device=edgegpu", "hardware.name=tx2",
+                 "objectives.latency.device=tx2", "budget=40"]  # fmt: skip
+    summary = search_script.search(_cfg(tmp_path, *FAST, *overrides))
+    table = NB201Table.bundled()
+    archs = [e["arch"] for e in summary["front"]]
+    measured = [e["latency_ms_tx2"] for e in summary["front"]]
+    assert measured == pytest.approx(table.values(archs, "latency_ms_edgegpu"))
+    with pytest.raises(KeyError, match="unknown device 'tx9'.*'tx2'"):
+        search_script.search(
+            _cfg(tmp_path / "b", *FAST, *overrides, "objectives.latency.device=tx9")
+        )
+
+
 def test_resume_through_the_entry_point(tmp_path):
     first = search_script.search(_cfg(tmp_path, *FAST, "budget=30"))
     with pytest.raises(ValueError, match="already exists.*resume=true"):
