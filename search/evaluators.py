@@ -87,7 +87,8 @@ class TableEvaluator:
         self.devices = dict(devices or {})
         self.model_builder = model_builder
         self.exclude_degenerate = exclude_degenerate
-        self.name = "validation:nb201_table"
+        # the devices measuring metrics are part of what produced a result
+        self.name = "+".join(["validation:nb201_table", *(f"device:{d}" for d in self.devices)])
         self._columns = [c for c in self.table.columns if c not in ("nb201_index", "arch_str")]
         for metric, column in self.metric_columns.items():
             if column not in self._columns:

@@ -131,6 +131,8 @@ def test_a_hardware_device_plugs_in_as_the_latency_source(tmp_path):
     archs = [e["arch"] for e in summary["front"]]
     measured = [e["latency_ms_tx2"] for e in summary["front"]]
     assert measured == pytest.approx(table.values(archs, "latency_ms_edgegpu"))
+    assert summary["evaluator"] == "validation:nb201_table+device:tx2"
+    assert {e["evaluator"] for e in summary["front"]} == {summary["evaluator"]}
     with pytest.raises(KeyError, match="unknown device 'tx9'.*'tx2'"):
         search_script.search(
             _cfg(tmp_path / "b", *FAST, *overrides, "objectives.latency.device=tx9")
