@@ -189,7 +189,8 @@ def main() -> None:
                 + " | ".join(cells + reach_cells)
                 + f" | {np.mean(unique):.0f} | {sum(repeats)} | {np.mean(walls):.1f} |"
             )
-            raw[f"{problem}/{tactic}"] = {"curves": curves, "reach": reach}
+            rounded = [[round(v, 4) for v in c] for c in curves]
+            raw[f"{problem}/{tactic}"] = {"curves": rounded, "reach": reach}
     text = "\n".join(lines)
     print(text)
     if args.out is not None:
