@@ -317,9 +317,11 @@ class LatencyLUT:
         """Fit ``per_call_ms`` and ``fixed_ms`` to whole-network measurements.
 
         ``measured - op_sum = n_calls * per_call_ms + fixed_ms`` by least squares, with
-        ``per_call_ms >= -(fastest op)``. With fewer than 3 networks or a single op-call count
-        the slope is not identifiable: ``per_call_ms = 0`` and ``fixed_ms`` is the median of
-        ``measured - op_sum`` (robust to one disturbed measurement).
+        ``per_call_ms >= -(fastest op)``, where that predicts held-out calibration networks
+        better (leave-one-out mean absolute error) than the intercept alone; otherwise, and
+        with fewer than 3 networks or a single op-call count (slope not identifiable),
+        ``per_call_ms = 0`` and ``fixed_ms`` is the median of ``measured - op_sum`` (robust to
+        one disturbed measurement).
 
         Args:
             measured_ms: measured latency of each calibration network.
@@ -335,21 +337,38 @@ class LatencyLUT:
                 f"{measured.size}, {sums.size}, {calls.size}"
             )
         gap = measured - sums
-        if measured.size < 3 or np.ptp(calls) == 0:
-            self.per_call_ms, self.fixed_ms = 0.0, float(np.median(gap))
-            rule = "per_call_ms = 0, fixed_ms = median(measured_ms - op_sum_ms)"
-        else:
-            fastest = min((e[self.stat] for e in self.ops.values()), default=0.0)
-            fit = lsq_linear(
-                np.column_stack([calls, np.ones_like(calls)]),
-                gap,
-                bounds=([-fastest, -np.inf], [np.inf, np.inf]),
-            )
-            self.per_call_ms, self.fixed_ms = float(fit.x[0]), float(fit.x[1])
+        fastest = min((e[self.stat] for e in self.ops.values()), default=0.0)
+        loo = None
+        if measured.size >= 3 and np.ptp(calls) > 0:
+            # Leave-one-out error of both models: the slope is kept only where it predicts
+            # held-out calibration networks better than the intercept alone (a noisy
+            # calibration set must not tilt every prediction).
+            held = [np.arange(measured.size) != i for i in range(measured.size)]
+            loo = {
+                "fixed": float(np.mean([abs(gap[~m][0] - np.median(gap[m])) for m in held])),
+                "per_call": float(
+                    np.mean(
+                        [
+                            abs(
+                                gap[~m][0]
+                                - np.dot(
+                                    _fit_overhead(calls[m], gap[m], fastest), [calls[~m][0], 1.0]
+                                )
+                            )
+                            for m in held
+                        ]
+                    )
+                ),
+            }
+        if loo is not None and loo["per_call"] < loo["fixed"]:
+            self.per_call_ms, self.fixed_ms = map(float, _fit_overhead(calls, gap, fastest))
             rule = (
                 "least squares: measured_ms - op_sum_ms = n_calls * per_call_ms + fixed_ms, "
-                "per_call_ms >= -min op time"
+                "per_call_ms >= -min op time (leave-one-out error below the intercept-only rule)"
             )
+        else:
+            self.per_call_ms, self.fixed_ms = 0.0, float(np.median(gap))
+            rule = "per_call_ms = 0, fixed_ms = median(measured_ms - op_sum_ms)"
         residual = gap - (calls * self.per_call_ms + self.fixed_ms)
         self.calibration = {
             "archs": list(names) if names is not None else None,
@@ -358,6 +377,7 @@ class LatencyLUT:
             "n_calls": calls.astype(int).tolist(),
             "rule": rule,
             "residual_rms_ms": float(np.sqrt(np.mean(residual**2))),
+            "leave_one_out_mae_ms": loo,
         }
 
     # Prediction -----------------------------------------------------------------------------
@@ -386,6 +406,13 @@ class LatencyLUT:
         """Predicted latency in ms: op sum plus the calibrated per-call and fixed parts."""
         signatures = list(signatures)
         return self.op_sum(signatures) + self.overhead(len(signatures))
+
+
+def _fit_overhead(calls: np.ndarray, gap: np.ndarray, fastest: float) -> np.ndarray:
+    """``(per_call_ms, fixed_ms)`` by least squares, ``per_call_ms >= -fastest``."""
+    design = np.column_stack([calls, np.ones_like(calls)])
+    bounds = ([-fastest, -np.inf], [np.inf, np.inf])
+    return lsq_linear(design, gap, bounds=bounds).x
 
 
 def spanning_subset(n_calls: Sequence[int], op_sums: Sequence[float], k: int) -> list[int]:

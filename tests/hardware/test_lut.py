@@ -164,6 +164,12 @@ def test_calibration_rule_and_unknown_ops(tmp_path):
     assert lut.per_call_ms == pytest.approx(0.01) and lut.fixed_ms == pytest.approx(0.5)
     assert lut.calibration["residual_rms_ms"] == pytest.approx(0.0, abs=1e-9)
     assert lut.overhead(200) == pytest.approx(2.5)
+    # One disturbed measurement (the longest network measured during a burst of load) would
+    # tilt a least-squares slope; leave-one-out says the intercept alone predicts better.
+    lut.calibrate(sums + np.array([1.0, 1.1, 0.9, 1.0, 3.0]), sums, calls)
+    assert lut.per_call_ms == 0.0 and lut.fixed_ms == 1.0
+    loo = lut.calibration["leave_one_out_mae_ms"]
+    assert loo["fixed"] < loo["per_call"]
     # A negative per-call term (a GPU pipelining away the launch latency that isolated timing
     # pays per op) is allowed, but never below minus the fastest op (1 ms here).
     lut.calibrate(sums - 0.2 * calls, sums, calls)
