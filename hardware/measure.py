@@ -109,7 +109,8 @@ def time_until_stable(
 
     1. Warm-up: ``warmup`` untimed calls, then further warm-up rounds of ``round_size`` calls
        while the round median still falls by more than ``rel_tol`` (allocator, caches, lazy
-       initialisation, clock ramp-up; at most ``max_warmup_rounds``).
+       initialisation, clock ramp-up; at most ``max_warmup_rounds`` and half of
+       ``max_seconds``).
     2. Timed rounds of ``round_size`` calls. The estimate is the median of the per-round
        medians, so a round hit by a burst of interference (another process, an interrupt
        storm) shifts it by at most one rank.
@@ -130,7 +131,7 @@ def time_until_stable(
         max_repeats: hard cap on samples.
         round_size: samples per round (one per-round median).
         rel_tol: relative band the estimate must stay in over ``stable_rounds`` rounds.
-        max_seconds: wall-clock cap on the timed phase.
+        max_seconds: wall-clock cap on the whole measurement (warm-up rounds stop at half).
         min_time_s: timed seconds (sum of the samples) before the stopping rule is checked.
         stable_rounds: consecutive rounds over which the estimate must stay within ``rel_tol``.
         max_warmup_rounds: cap on the drift-driven warm-up rounds.
@@ -146,6 +147,7 @@ def time_until_stable(
             f"warmup, min_time_s and max_warmup_rounds must be >= 0, got {warmup}, "
             f"{min_time_s}, {max_warmup_rounds}"
         )
+    t0 = time.perf_counter()
     for _ in range(warmup):
         timed_call()
     previous = None
@@ -153,12 +155,13 @@ def time_until_stable(
         median = float(np.median([timed_call() for _ in range(round_size)]))
         if previous is not None and median >= previous * (1 - rel_tol):
             break  # no longer getting faster: warm
+        if time.perf_counter() - t0 > max_seconds / 2:
+            break  # leave the timed phase at least half of the budget
         previous = median
 
     samples: list[float] = []
     round_medians: list[float] = []
     estimates: list[float] = []
-    t0 = time.perf_counter()
     while True:
         batch = [timed_call() for _ in range(round_size)]
         samples.extend(batch)
