@@ -21,7 +21,9 @@ isolated timing pays per op but a network pipelines away (negative). ``fixed_ms`
 once-per-forward rest. Both are fitted by bounded least squares to (measured whole-network
 latency - op sum) over ``calibrate`` networks chosen to span the op-call counts of the
 networks the table was built on (``per_call_ms`` >= minus the fastest op, so no op's effective
-time goes below zero), and stored with the table with the calibration record.
+time goes below zero). The per-call term is kept only where its leave-one-out error on the
+calibration networks is below that of the intercept alone (``fixed_ms`` = median of measured -
+op sum); both and the calibration record are stored with the table.
 
 Build from the command line (resumable; rerun the same command to continue)::
 
@@ -343,23 +345,7 @@ class LatencyLUT:
             # Leave-one-out error of both models: the slope is kept only where it predicts
             # held-out calibration networks better than the intercept alone (a noisy
             # calibration set must not tilt every prediction).
-            held = [np.arange(measured.size) != i for i in range(measured.size)]
-            loo = {
-                "fixed": float(np.mean([abs(gap[~m][0] - np.median(gap[m])) for m in held])),
-                "per_call": float(
-                    np.mean(
-                        [
-                            abs(
-                                gap[~m][0]
-                                - np.dot(
-                                    _fit_overhead(calls[m], gap[m], fastest), [calls[~m][0], 1.0]
-                                )
-                            )
-                            for m in held
-                        ]
-                    )
-                ),
-            }
+            loo = _held_out_errors(calls, gap, fastest)
         if loo is not None and loo["per_call"] < loo["fixed"]:
             self.per_call_ms, self.fixed_ms = map(float, _fit_overhead(calls, gap, fastest))
             rule = (
@@ -413,6 +399,17 @@ def _fit_overhead(calls: np.ndarray, gap: np.ndarray, fastest: float) -> np.ndar
     design = np.column_stack([calls, np.ones_like(calls)])
     bounds = ([-fastest, -np.inf], [np.inf, np.inf])
     return lsq_linear(design, gap, bounds=bounds).x
+
+
+def _held_out_errors(calls: np.ndarray, gap: np.ndarray, fastest: float) -> dict[str, float]:
+    """Leave-one-out mean absolute error (ms) of the intercept-only and the per-call model."""
+    fixed, per_call = [], []
+    for i in range(gap.size):
+        keep = np.arange(gap.size) != i
+        fixed.append(abs(gap[i] - np.median(gap[keep])))
+        slope, intercept = _fit_overhead(calls[keep], gap[keep], fastest)
+        per_call.append(abs(gap[i] - (slope * calls[i] + intercept)))
+    return {"fixed": float(np.mean(fixed)), "per_call": float(np.mean(per_call))}
 
 
 def spanning_subset(n_calls: Sequence[int], op_sums: Sequence[float], k: int) -> list[int]:
