@@ -12,16 +12,23 @@ and stored as
 JSON file with the device's settings. The file is rewritten after every new signature, so an
 interrupted build resumes where it stopped and a rerun skips the signatures already timed.
 
-Prediction: ``latency = sum over the network's op calls of the op's time + fixed_ms``. The
-fixed part is what the ops do not cover: Python control flow of non-leaf ``forward`` methods,
-module dispatch, and (with ``functional=False``) their tensor functions. It is calibrated as
-the median over a few calibration networks of (measured whole-network latency - sum of their
-ops), i.e. an intercept with slope 1, and stored with the table.
+Prediction: ``latency = sum over the network's op calls of the op's time
++ n_calls * per_call_ms + fixed_ms``. The two calibrated terms are what isolated op timing does
+not see. ``per_call_ms`` is the per-call difference between an op inside the network and the
+same op timed alone: module dispatch, the Python of non-leaf ``forward`` methods between calls
+and cache effects on a CPU (positive), or, on a GPU, the launch latency and event overhead an
+isolated timing pays per op but a network pipelines away (negative). ``fixed_ms`` is the
+once-per-forward rest. Both are fitted by bounded least squares to (measured whole-network
+latency - op sum) over ``calibrate`` networks chosen to span the op-call counts of the
+networks the table was built on (``per_call_ms`` >= minus the fastest op, so no op's effective
+time goes below zero). The per-call term is kept only where its leave-one-out error on the
+calibration networks is below that of the intercept alone (``fixed_ms`` = median of measured -
+op sum); both and the calibration record are stored with the table.
 
 Build from the command line (resumable; rerun the same command to continue)::
 
     python -m hardware.lut --space nb201 --channels 16 --cells 5 --n-archs 200 \
-        --threads 2 --calibrate 5 --out luts/nb201_c16_n5_cpu.json
+        --threads 2 --calibrate 10 --out luts/nb201_c16_n5_cpu.json
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.optimize import lsq_linear
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
@@ -179,7 +187,9 @@ class LatencyLUT:
     Args:
         ops: ``{signature: {count, mean_ms, std_ms, median_ms, iqr_ms}}``.
         device: settings of the device the ops were timed on.
-        fixed_ms: calibrated non-op remainder (None until :meth:`calibrate`).
+        fixed_ms: calibrated once-per-forward remainder (None until :meth:`calibrate`).
+        per_call_ms: calibrated per-op-call correction (None until :meth:`calibrate`; files
+            written before it existed load as None, i.e. 0).
         calibration: the calibration record (archs, measured and op-sum latencies).
         stat: which per-op statistic predictions sum (``median_ms`` or ``mean_ms``).
         functional: whether tensor functions outside leaf modules are ops of the table (see
@@ -194,12 +204,14 @@ class LatencyLUT:
         calibration: dict[str, Any] | None = None,
         stat: str = "median_ms",
         functional: bool = True,
+        per_call_ms: float | None = None,
     ) -> None:
         if stat not in ("median_ms", "mean_ms"):
             raise ValueError(f"stat must be 'median_ms' or 'mean_ms', got {stat!r}")
         self.ops = dict(ops or {})
         self.device = dict(device or {})
         self.fixed_ms = fixed_ms
+        self.per_call_ms = per_call_ms
         self.calibration = calibration
         self.stat = stat
         self.functional = functional
@@ -212,6 +224,7 @@ class LatencyLUT:
             "device": self.device,
             "functional": self.functional,
             "fixed_ms": self.fixed_ms,
+            "per_call_ms": self.per_call_ms,
             "calibration": self.calibration,
             "build_seconds": round(self.build_seconds, 3),
             "ops": self.ops,
@@ -240,6 +253,7 @@ class LatencyLUT:
             data.get("calibration"),
             stat,
             functional=bool(data.get("functional", True)),
+            per_call_ms=data.get("per_call_ms"),
         )
         lut.build_seconds = float(data.get("build_seconds", 0.0))
         return lut
@@ -295,17 +309,61 @@ class LatencyLUT:
                 self.save(path)
         return new
 
-    def calibrate(self, measured_ms: Sequence[float], op_sums_ms: Sequence[float], names=None):
-        """Set ``fixed_ms`` = median(measured - op sum) over calibration networks."""
+    def calibrate(
+        self,
+        measured_ms: Sequence[float],
+        op_sums_ms: Sequence[float],
+        n_calls: Sequence[int],
+        names: Sequence[str] | None = None,
+    ) -> None:
+        """Fit ``per_call_ms`` and ``fixed_ms`` to whole-network measurements.
+
+        ``measured - op_sum = n_calls * per_call_ms + fixed_ms`` by least squares, with
+        ``per_call_ms >= -(fastest op)``, where that predicts held-out calibration networks
+        better (leave-one-out mean absolute error) than the intercept alone; otherwise, and
+        with fewer than 3 networks or a single op-call count (slope not identifiable),
+        ``per_call_ms = 0`` and ``fixed_ms`` is the median of ``measured - op_sum`` (robust to
+        one disturbed measurement).
+
+        Args:
+            measured_ms: measured latency of each calibration network.
+            op_sums_ms: its op sum (:meth:`op_sum`).
+            n_calls: its number of op calls (length of its trace).
+            names: the networks' names (recorded).
+        """
         measured, sums = np.asarray(measured_ms, float), np.asarray(op_sums_ms, float)
-        if measured.shape != sums.shape or measured.size == 0:
-            raise ValueError("need equally many (>= 1) measured latencies and op sums")
-        self.fixed_ms = float(np.median(measured - sums))
+        calls = np.asarray(n_calls, float)
+        if not (measured.shape == sums.shape == calls.shape) or measured.size == 0:
+            raise ValueError(
+                "need equally many (>= 1) measured latencies, op sums and op-call counts, got "
+                f"{measured.size}, {sums.size}, {calls.size}"
+            )
+        gap = measured - sums
+        fastest = min((e[self.stat] for e in self.ops.values()), default=0.0)
+        loo = None
+        if measured.size >= 3 and np.ptp(calls) > 0:
+            # Leave-one-out error of both models: the slope is kept only where it predicts
+            # held-out calibration networks better than the intercept alone (a noisy
+            # calibration set must not tilt every prediction).
+            loo = _held_out_errors(calls, gap, fastest)
+        if loo is not None and loo["per_call"] < loo["fixed"]:
+            self.per_call_ms, self.fixed_ms = map(float, _fit_overhead(calls, gap, fastest))
+            rule = (
+                "least squares: measured_ms - op_sum_ms = n_calls * per_call_ms + fixed_ms, "
+                "per_call_ms >= -min op time (leave-one-out error below the intercept-only rule)"
+            )
+        else:
+            self.per_call_ms, self.fixed_ms = 0.0, float(np.median(gap))
+            rule = "per_call_ms = 0, fixed_ms = median(measured_ms - op_sum_ms)"
+        residual = gap - (calls * self.per_call_ms + self.fixed_ms)
         self.calibration = {
             "archs": list(names) if names is not None else None,
             "measured_ms": measured.tolist(),
             "op_sum_ms": sums.tolist(),
-            "rule": "fixed_ms = median(measured_ms - op_sum_ms)",
+            "n_calls": calls.astype(int).tolist(),
+            "rule": rule,
+            "residual_rms_ms": float(np.sqrt(np.mean(residual**2))),
+            "leave_one_out_mae_ms": loo,
         }
 
     # Prediction -----------------------------------------------------------------------------
@@ -326,9 +384,46 @@ class LatencyLUT:
             )
         return total
 
+    def overhead(self, n_calls: int) -> float:
+        """Calibrated non-op latency of a network with ``n_calls`` op calls (0 if uncalibrated)."""
+        return n_calls * (self.per_call_ms or 0.0) + (self.fixed_ms or 0.0)
+
     def predict(self, signatures: Iterable[str]) -> float:
-        """Predicted latency in ms: op sum plus the calibrated fixed part (0 if uncalibrated)."""
-        return self.op_sum(signatures) + (self.fixed_ms or 0.0)
+        """Predicted latency in ms: op sum plus the calibrated per-call and fixed parts."""
+        signatures = list(signatures)
+        return self.op_sum(signatures) + self.overhead(len(signatures))
+
+
+def _fit_overhead(calls: np.ndarray, gap: np.ndarray, fastest: float) -> np.ndarray:
+    """``(per_call_ms, fixed_ms)`` by least squares, ``per_call_ms >= -fastest``."""
+    design = np.column_stack([calls, np.ones_like(calls)])
+    bounds = ([-fastest, -np.inf], [np.inf, np.inf])
+    return lsq_linear(design, gap, bounds=bounds).x
+
+
+def _held_out_errors(calls: np.ndarray, gap: np.ndarray, fastest: float) -> dict[str, float]:
+    """Leave-one-out mean absolute error (ms) of the intercept-only and the per-call model."""
+    fixed, per_call = [], []
+    for i in range(gap.size):
+        keep = np.arange(gap.size) != i
+        fixed.append(abs(gap[i] - np.median(gap[keep])))
+        slope, intercept = _fit_overhead(calls[keep], gap[keep], fastest)
+        per_call.append(abs(gap[i] - (slope * calls[i] + intercept)))
+    return {"fixed": float(np.mean(fixed)), "per_call": float(np.mean(per_call))}
+
+
+def spanning_subset(n_calls: Sequence[int], op_sums: Sequence[float], k: int) -> list[int]:
+    """Indices of ``k`` networks spread evenly over the sorted (op-call count, op sum) order.
+
+    Calibrating on the first ``k`` networks can leave the per-call slope unidentified (similar
+    call counts); evenly spaced ranks cover the shortest to the longest network.
+    """
+    n = len(n_calls)
+    if k >= n:
+        return list(range(n))
+    order = np.lexsort((np.asarray(op_sums, float), np.asarray(n_calls)))
+    picks = np.unique(np.round(np.linspace(0, n - 1, k)).astype(int))
+    return sorted(int(order[p]) for p in picks)
 
 
 def build_lut(
@@ -338,14 +433,19 @@ def build_lut(
     calibrate: int = 0,
     functional: bool = True,
 ) -> LatencyLUT:
-    """Build (or resume) a LUT over named networks, calibrating the fixed part on a few.
+    """Build (or resume) a LUT over named networks, calibrating its overheads on a few.
+
+    Every network is traced and its new op signatures timed (saved after each); then
+    ``calibrate`` of them, spread over the op-call counts (:func:`spanning_subset`), are
+    measured whole and :meth:`LatencyLUT.calibrate` fits ``per_call_ms`` and ``fixed_ms``. The
+    networks are held until then.
 
     Args:
         models: ``(name, network)`` pairs, e.g. ``(arch, space.build_subnet(arch))``.
         device: a measured device (``CPUDevice`` / ``CUDADevice``) with its input shape.
         path: JSON file; an existing one is loaded and extended (resume).
-        calibrate: measure the first ``calibrate`` networks whole to set ``fixed_ms`` (skipped
-            when the file already holds a calibration).
+        calibrate: networks measured whole to calibrate the overheads (skipped when the file
+            already holds a calibration).
         functional: also time tensor functions outside leaf modules (see :func:`trace_ops`).
     """
     if path is not None and Path(path).is_file():
@@ -358,31 +458,33 @@ def build_lut(
     else:
         lut = LatencyLUT(functional=functional)
     lut.check_device(device.settings())
-    calib_names, calib_measured, calib_sums = [], [], []
+    seen: list[tuple[str, nn.Module, list[str]]] = []
     for name, model in models:
         net = device.prepare(model, device.torch_device)
         trace = trace_ops(net, device.example_input(device.torch_device), functional)
         lut.extend(trace, device, path)
-        if lut.calibration is None and len(calib_names) < calibrate:
-            t0 = time.perf_counter()
-            measured = device.metrics(name, net)["latency_ms"]
-            lut.build_seconds += time.perf_counter() - t0
-            calib_names.append(name)
-            calib_measured.append(measured)
-            calib_sums.append(lut.op_sum(trace.signatures))
-            if len(calib_names) == calibrate:
-                lut.calibrate(calib_measured, calib_sums, calib_names)
-                if path is not None:
-                    lut.save(path)
-    if calib_names and lut.calibration is None:  # fewer networks than requested
-        lut.calibrate(calib_measured, calib_sums, calib_names)
+        if calibrate > 0 and lut.calibration is None:
+            seen.append((name, net, trace.signatures))
+    if seen:
+        calls = [len(sigs) for _, _, sigs in seen]
+        sums = [lut.op_sum(sigs) for _, _, sigs in seen]
+        chosen = spanning_subset(calls, sums, calibrate)
+        t0 = time.perf_counter()
+        measured = [device.metrics(seen[i][0], seen[i][1])["latency_ms"] for i in chosen]
+        lut.build_seconds += time.perf_counter() - t0
+        lut.calibrate(
+            measured,
+            [sums[i] for i in chosen],
+            [calls[i] for i in chosen],
+            [seen[i][0] for i in chosen],
+        )
     if path is not None:
         lut.save(path)
     return lut
 
 
 class LUTDevice:
-    """Device whose latency is predicted from a latency LUT (sum of ops + fixed part).
+    """Device whose latency is predicted from a latency LUT (sum of ops + calibrated overheads).
 
     Args:
         path: the LUT JSON file (built with ``python -m hardware.lut``).
@@ -432,6 +534,8 @@ class LUTDevice:
             "latency_ms": self.lut.predict(sigs),
             "latency_op_sum_ms": self.lut.op_sum(sigs),
             "latency_fixed_ms": self.lut.fixed_ms,
+            "latency_per_call_ms": self.lut.per_call_ms,
+            "latency_n_calls": len(sigs),
             **energy_unavailable("a latency lookup table holds no energy"),
             "settings": {
                 **{k: v for k, v in self.lut.device.items() if k != "source"},
@@ -462,7 +566,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--resolution", type=int, default=32)
-    p.add_argument("--calibrate", type=int, default=5, help="networks measured for fixed_ms")
+    p.add_argument(
+        "--calibrate",
+        type=int,
+        default=10,
+        help="networks measured whole to fit per_call_ms and fixed_ms (spread over op-call counts)",
+    )
     p.add_argument(
         "--no-functional",
         action="store_true",
@@ -491,6 +600,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "out": str(args.out),
                 "signatures": len(lut.ops),
                 "fixed_ms": lut.fixed_ms,
+                "per_call_ms": lut.per_call_ms,
                 "build_seconds": lut.build_seconds,
             }
         )

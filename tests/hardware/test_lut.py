@@ -10,7 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from hardware.lut import LatencyLUT, LUTDevice, build_lut, op_signature, trace_ops
+from hardware.lut import (
+    LatencyLUT,
+    LUTDevice,
+    build_lut,
+    op_signature,
+    spanning_subset,
+    trace_ops,
+)
 from hardware.measure import CPUDevice
 from search.spaces import create_space
 
@@ -113,30 +120,79 @@ def test_prediction_is_the_sum_of_parts(tiny_space, tmp_path):
     archs = tiny_space.sample_unique(np.random.default_rng(1), 4)
     dev = CPUDevice(**FAST)
     lut = build_lut(
-        ((a, tiny_space.build_subnet(a)) for a in archs), dev, tmp_path / "l.json", calibrate=2
+        ((a, tiny_space.build_subnet(a)) for a in archs), dev, tmp_path / "l.json", calibrate=3
     )
-    assert lut.calibration["archs"] == archs[:2] and lut.fixed_ms is not None
+    x = torch.zeros(1, 3, 32, 32)
+    traces = [trace_ops(tiny_space.build_subnet(a).eval(), x) for a in archs]
+    calls = [len(t.signatures) for t in traces]
+    sums = [lut.op_sum(t.signatures) for t in traces]
+    picked = spanning_subset(calls, sums, 3)
+    assert lut.calibration["archs"] == [archs[i] for i in picked]
+    assert lut.calibration["n_calls"] == [calls[i] for i in picked]
+    assert lut.fixed_ms is not None and lut.per_call_ms is not None
     device = LUTDevice(str(tmp_path / "l.json"), space=tiny_space)
-    for arch in archs:
-        trace = trace_ops(tiny_space.build_subnet(arch).eval(), torch.zeros(1, 3, 32, 32))
+    for arch, trace in zip(archs, traces, strict=True):
         brute = sum(lut.ops[s]["median_ms"] for s in trace.signatures)  # call by call
         out = device.metrics(arch)
         assert out["latency_op_sum_ms"] == pytest.approx(brute)
-        assert out["latency_ms"] == pytest.approx(brute + lut.fixed_ms)
+        n = len(trace.signatures)
+        assert out["latency_n_calls"] == n
+        assert out["latency_ms"] == pytest.approx(brute + n * lut.per_call_ms + lut.fixed_ms)
         assert out["energy_mj"] is None and "no energy" in out["energy_mj_reason"]
     assert device.metrics(archs[0])["settings"]["threads"] == 1
 
 
-def test_calibration_rule_and_unknown_ops():
-    lut = LatencyLUT(
-        {"a": {"median_ms": 1.0, "mean_ms": 1.5}, "b": {"median_ms": 2.0, "mean_ms": 2.0}}
-    )
-    lut.calibrate([5.0, 6.0, 100.0], [4.0, 4.0, 4.0])
-    assert lut.fixed_ms == 2.0  # median of (1, 2, 96): robust to one disturbed measurement
+def test_calibration_rule_and_unknown_ops(tmp_path):
+    ops = {"a": {"median_ms": 1.0, "mean_ms": 1.5}, "b": {"median_ms": 2.0, "mean_ms": 2.0}}
+    lut = LatencyLUT(ops)
+    # Fewer than 3 networks (or one call count): no slope, fixed = median of the gaps.
+    lut.calibrate([5.0, 6.0, 100.0], [4.0, 4.0, 4.0], [3, 3, 3])
+    assert lut.per_call_ms == 0.0 and lut.fixed_ms == 2.0  # median of (1, 2, 96)
     assert lut.predict(["a", "b", "b"]) == 5.0 + 2.0
     assert LatencyLUT(lut.ops, stat="mean_ms").op_sum(Counter({"a": 2}).elements()) == 3.0
     with pytest.raises(KeyError, match="not in the LUT"):
         lut.op_sum(["a", "c"])
+    with pytest.raises(ValueError, match="op-call counts"):
+        lut.calibrate([5.0, 6.0], [4.0, 4.0], [3])
+
+    # Noise-free networks with a per-call overhead: the fit recovers it exactly, and the
+    # old median rule (slope 1, intercept only) would not rank them right.
+    calls = np.array([100, 140, 180, 260, 340])
+    sums = np.array([9.0, 7.0, 8.0, 6.0, 5.0])
+    measured = sums + 0.01 * calls + 0.5
+    lut.calibrate(measured, sums, calls, names=list("vwxyz"))
+    assert lut.per_call_ms == pytest.approx(0.01) and lut.fixed_ms == pytest.approx(0.5)
+    assert lut.calibration["residual_rms_ms"] == pytest.approx(0.0, abs=1e-9)
+    assert lut.overhead(200) == pytest.approx(2.5)
+    # One disturbed measurement (the longest network measured during a burst of load) would
+    # tilt a least-squares slope; leave-one-out says the intercept alone predicts better.
+    lut.calibrate(sums + np.array([1.0, 1.1, 0.9, 1.0, 3.0]), sums, calls)
+    assert lut.per_call_ms == 0.0 and lut.fixed_ms == 1.0
+    loo = lut.calibration["leave_one_out_mae_ms"]
+    assert loo["fixed"] < loo["per_call"]
+    # A negative per-call term (a GPU pipelining away the launch latency that isolated timing
+    # pays per op) is allowed, but never below minus the fastest op (1 ms here).
+    lut.calibrate(sums - 0.2 * calls, sums, calls)
+    assert lut.per_call_ms == pytest.approx(-0.2)
+    lut.calibrate(sums - 3.0 * calls, sums, calls)
+    assert lut.per_call_ms == pytest.approx(-1.0)
+    # Both terms survive a save / load; a file without per_call_ms predicts with 0.
+    lut.save(tmp_path / "c.json")
+    again = LatencyLUT.load(tmp_path / "c.json")
+    assert (again.per_call_ms, again.fixed_ms) == (lut.per_call_ms, lut.fixed_ms)
+    old = json.loads((tmp_path / "c.json").read_text())
+    del old["per_call_ms"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert LatencyLUT.load(tmp_path / "old.json").predict(["a"]) == 1.0 + lut.fixed_ms
+
+
+def test_calibration_networks_span_the_call_counts():
+    calls = [100, 340, 180, 180, 260, 120, 300, 100]
+    sums = [5.0, 9.0, 6.0, 7.0, 8.0, 5.5, 8.5, 4.0]
+    picked = spanning_subset(calls, sums, 3)
+    assert picked == [1, 3, 7]  # shortest (fewest calls, smallest sum), middle, longest
+    assert spanning_subset(calls, sums, 20) == list(range(8))
+    assert len(set(spanning_subset(calls, sums, 5))) == 5
 
 
 def test_refuses_to_mix_device_settings(tiny_space, tmp_path):

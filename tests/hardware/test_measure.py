@@ -74,13 +74,26 @@ def test_stopping_rule_and_statistics():
         calls.append(1)
         return 2.0
 
-    stats = time_until_stable(constant, warmup=3, min_repeats=10, round_size=5, rel_tol=0.01)
+    stats = time_until_stable(
+        constant, warmup=3, min_repeats=10, round_size=5, min_time_s=0.0, stable_rounds=3
+    )
     assert stats.stable and stats.median_ms == 2.0 and stats.iqr_ms == 0.0
-    assert stats.count == 15 and len(calls) == 3 + 15  # first round 10, settles after one more
+    # 3 warm-up calls, 2 warm-up rounds (the second is not faster), then 4 rounds: the estimate
+    # must hold over 3 consecutive rounds, i.e. 4 estimates, even though it never moved.
+    assert stats.count == 20 and len(calls) == 3 + 10 + 20
+
+    # The minimum measuring time counts: 2 ms samples, 0.1 s -> 50 samples.
+    timed = time_until_stable(constant, warmup=0, min_repeats=10, round_size=5, min_time_s=0.1)
+    assert timed.count == 50
 
     seq = itertools.count(1.0)  # a clock ramping up forever: the median never settles
     drifting = time_until_stable(
-        lambda: float(next(seq)), warmup=0, min_repeats=5, max_repeats=40, round_size=1
+        lambda: float(next(seq)),
+        warmup=0,
+        min_repeats=5,
+        max_repeats=40,
+        round_size=1,
+        min_time_s=0.0,
     )
     assert not drifting.stable and drifting.count == 40
 
@@ -90,6 +103,40 @@ def test_stopping_rule_and_statistics():
     assert (got.median_ms, got.iqr_ms, got.count) == (3.0, q75 - q25, 5)
     with pytest.raises(ValueError, match="min_repeats"):
         time_until_stable(constant, min_repeats=10, max_repeats=5)
+    with pytest.raises(ValueError, match="stable_rounds"):
+        time_until_stable(constant, stable_rounds=0)
+
+
+def test_warm_up_runs_until_the_timings_stop_falling():
+    # A cold start: 10 ms falling by 3% per call to a 1 ms plateau (~75 calls). Ten fixed
+    # warm-up calls would leave the whole ramp in the timed samples.
+    calls = itertools.count()
+
+    def cold():
+        return max(1.0, 10.0 * 0.97 ** next(calls))
+
+    stats = time_until_stable(cold, warmup=10, min_repeats=20, round_size=10, min_time_s=0.0)
+    assert stats.stable and stats.median_ms == 1.0 and stats.iqr_ms == 0.0
+
+
+def test_noisy_timer_is_measured_long_enough_and_robustly():
+    # A quiet-but-real timer: lognormal jitter (CV ~10%) around 1 ms, plus a burst of
+    # interference (5 ms) for 40 of every 200 calls. The rule the protocol used before (stop
+    # when the sample median moves < 1% between two rounds) stops after 30-80 samples; this
+    # one must time >= min_time_s and stay within 2.5% of the true median for every seed (the
+    # plain median of the same samples is off by up to 3.5%: bursts fill whole rounds, whose
+    # medians then count once each).
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        n = itertools.count()
+
+        def noisy(rng=rng, n=n):
+            return 5.0 if next(n) % 200 < 40 else float(rng.lognormal(0.0, 0.1))
+
+        stats = time_until_stable(noisy, warmup=5, round_size=20, min_time_s=1.0)
+        assert stats.stable and stats.count >= 100
+        assert stats.mean_ms * stats.count >= 1000.0  # >= 1 s of timed calls
+        assert abs(stats.median_ms - 1.0) < 0.025, (seed, stats)
 
 
 def _fake_powercap(root, uj, max_range=1000):
