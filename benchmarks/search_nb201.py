@@ -49,11 +49,21 @@ VARIANTS = {
             "tactic.neighbourhood=0",
             "tactic.believer=true",
             "tactic.anchor=false",
+            "tactic.default_predictor=ridge",
+            "tactic.target=standard",
         ],
     ),
     # ablations of the default ConcurrentNAS
     "concurrent_noanchor": ("concurrent", ["tactic.anchor=false"]),
     "concurrent_svr": ("concurrent", ["tactic.default_predictor=svr"]),
+    "concurrent_ridge": ("concurrent", ["tactic.default_predictor=ridge"]),
+    # the predictors fit on standardised targets (power transform off)
+    "concurrent_standard": ("concurrent", ["tactic.target=standard"]),
+    # the previous default: ridge on standardised targets
+    "concurrent_ridge_standard": (
+        "concurrent",
+        ["tactic.default_predictor=ridge", "tactic.target=standard"],
+    ),
     # the same neighbourhood batches chosen at random: what the predictors add
     "concurrent_nopred": ("concurrent", ["tactic.default_predictor=none"]),
 }

@@ -16,6 +16,7 @@ the archive uses to never validate an architecture twice.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -350,6 +351,8 @@ class PredictorEvaluator:
             ``default``. A key may also be a metric without its device (``latency_ms``).
         default: predictor kind for unlisted metrics.
         seed: seed of the predictors.
+        target: the targets' transform (``standard`` or ``power``, see
+            :func:`search.predictors.make_predictor`).
     """
 
     kind = "predictor"
@@ -360,8 +363,10 @@ class PredictorEvaluator:
         kinds: Mapping[str, str] | None = None,
         default: str = "ridge",
         seed: int = 0,
+        target: str = "standard",
     ) -> None:
         self.num_choices = list(num_choices)
+        self.target = target
         self.kinds = dict(kinds or {})
         self.default = default
         self.seed = seed
@@ -384,6 +389,7 @@ class PredictorEvaluator:
         With ``cv_folds`` > 1, ``residual_std[key]`` holds the standard deviation of the
         cross-validated residuals: how far off a prediction for an unseen architecture is.
         """
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.model_selection import KFold, cross_val_predict
 
         from search.predictors import make_predictor
@@ -395,12 +401,16 @@ class PredictorEvaluator:
             ok = ~np.isnan(y)
             if ok.sum() < 3:
                 raise ValueError(f"need >= 3 measured values of {key!r} to fit, got {ok.sum()}")
-            model = make_predictor(self.kind_of(key), self.num_choices, seed=self.seed)
-            if cv_folds > 1 and ok.sum() >= 2 * cv_folds:
-                folds = KFold(cv_folds, shuffle=True, random_state=self.seed)
-                cv = cross_val_predict(model, X[ok], y[ok], cv=folds)
-                self.residual_std[key] = float(np.std(y[ok] - cv))
-            self.models[key] = model.fit(X[ok], y[ok])
+            model = make_predictor(
+                self.kind_of(key), self.num_choices, seed=self.seed, target=self.target
+            )
+            with warnings.catch_warnings():  # a GP's kernel at its bounds on few samples
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                if cv_folds > 1 and ok.sum() >= 2 * cv_folds:
+                    folds = KFold(cv_folds, shuffle=True, random_state=self.seed)
+                    cv = cross_val_predict(model, X[ok], y[ok], cv=folds)
+                    self.residual_std[key] = float(np.std(y[ok] - cv))
+                self.models[key] = model.fit(X[ok], y[ok])
         self.name = "predictor:" + ",".join(f"{k}={self.kind_of(k)}" for k in self.models)
         return self
 
@@ -411,3 +421,29 @@ class PredictorEvaluator:
             raise KeyError(f"no fitted predictor for {missing}; fitted: {sorted(self.models)}")
         X = np.asarray(X, dtype=np.int64)
         return np.stack([self.models[k].predict(X) for k in keys], axis=1)
+
+    def predict_std(self, X: np.ndarray, keys: Sequence[str]) -> np.ndarray:
+        """(n, len(keys)) standard deviation of each prediction: the posterior's for a Gaussian
+        process (small next to validated architectures, large far from them), the spread of the
+        trees for a random forest, else the constant cross-validated ``residual_std`` (0 when
+        the predictors were fitted without ``cv_folds``)."""
+        X = np.asarray(X, dtype=np.int64)
+        out = np.zeros((len(X), len(keys)))
+        for j, key in enumerate(keys):
+            model = self.models[key]
+            encode, target = model[:-1], model[-1]  # one-hot, then the transformed regressor
+            regressor = target.regressor_
+            if hasattr(regressor, "kernel_"):
+                mu, sd = regressor.predict(encode.transform(X), return_std=True)
+            elif hasattr(regressor, "estimators_") and len(regressor.estimators_) > 1:
+                Z = encode.transform(X)
+                trees = np.stack([t.predict(Z) for t in regressor.estimators_])
+                mu, sd = trees.mean(0), trees.std(0)
+            else:
+                out[:, j] = getattr(self, "residual_std", {}).get(key, 0.0)
+                continue
+            # one standard deviation either side, mapped back through the target transform
+            inverse = target.transformer_.inverse_transform
+            hi, lo = inverse((mu + sd)[:, None])[:, 0], inverse((mu - sd)[:, None])[:, 0]
+            out[:, j] = (hi - lo) / 2
+        return out

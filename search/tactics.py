@@ -242,7 +242,12 @@ class UninformedPredictor:
 
 
 def _fit_predictors(
-    problem: SearchProblem, kinds: Mapping[str, str], default: str, seed: int, cv_folds: int = 0
+    problem: SearchProblem,
+    kinds: Mapping[str, str],
+    default: str,
+    seed: int,
+    cv_folds: int = 0,
+    target: str = "standard",
 ):
     if default == "none":
         return UninformedPredictor(seed)
@@ -253,7 +258,7 @@ def _fit_predictors(
         k: np.array([np.nan if e.metrics.get(k) is None else e.metrics[k] for e in evals])
         for k in keys
     }
-    predictors = PredictorEvaluator(problem.feature_choices, kinds, default, seed)
+    predictors = PredictorEvaluator(problem.feature_choices, kinds, default, seed, target)
     return predictors.fit(X, targets, cv_folds)
 
 
@@ -315,9 +320,10 @@ def select_by_ehvi(
 ) -> list[int]:
     """Greedy batch of ``n`` candidates of largest expected hypervolume improvement (EHVI).
 
-    Each candidate's objectives are Gaussian around the predicted ``mean`` with the predictors'
-    cross-validated error ``sigma`` (per objective); the EHVI over the validated ``front`` is a
-    Monte-Carlo average over ``samples`` draws shared by all candidates. A candidate predicted
+    Each candidate's objectives are Gaussian around the predicted ``mean`` with standard
+    deviation ``sigma`` (per objective, or per candidate and objective); the EHVI over the
+    validated ``front`` is a Monte-Carlo average over ``samples`` draws shared by all
+    candidates. A candidate predicted
     just behind the front still has a chance to improve it, in proportion to how unsure the
     predictors are. With ``believer``, each pick joins the front at its predicted mean, so the
     next pick is valued for what it adds beyond it (a diverse batch). Everything is normalised
@@ -330,10 +336,11 @@ def select_by_ehvi(
         return list(range(n))
     ideal, nadir = normalisation_box(front)
     span = np.where(nadir > ideal, nadir - ideal, 1.0)
-    P, M, S = (front - ideal) / span, (mean - ideal) / span, np.asarray(sigma) / span
+    P, M = (front - ideal) / span, (mean - ideal) / span
+    S = np.broadcast_to(np.asarray(sigma, dtype=float) / span, M.shape)  # per candidate
     refp = np.full(P.shape[1], ref)
     z = rng.standard_normal((samples, M.shape[1]))
-    draws = (M[:, None, :] + z[None] * S).reshape(-1, M.shape[1])  # (candidates * samples, k)
+    draws = (M[:, None, :] + z[None] * S[:, None, :]).reshape(-1, M.shape[1])
     chosen: list[int] = []
     free = np.ones(len(M), dtype=bool)
     while len(chosen) < n:
@@ -456,8 +463,9 @@ class ConcurrentNAS(Tactic):
     from the Hamming ``neighbourhood`` of the validated front, where a weak predictor is most
     reliable, more so once each prediction is ``anchor``-ed on its nearest validated
     architecture. The defaults are the best measured on NAS-Bench-201 (neighbourhood 1,
-    anchored ridge, no inner search); the paper's literal form is ``inner_generations=200,
-    neighbourhood=0, believer=True, anchor=False``.
+    anchored Gaussian processes on power-transformed targets, no inner search); the paper's
+    literal form is ``inner_generations=200, neighbourhood=0, believer=True, anchor=False,
+    default_predictor="ridge", target="standard"``.
 
     Args:
         algorithm: inner evolutionary algorithm builder (NSGA-II in the paper).
@@ -465,7 +473,7 @@ class ConcurrentNAS(Tactic):
         initial_size: random architectures validated first (default 2 x ``batch_size``).
         inner_generations: generations of the inner search per round (J); 0: none.
         predictors: metric (or metric key) -> predictor kind; others use ``default_predictor``.
-        default_predictor: ``ridge``, ``svr`` or ``mlp``; ``none`` for the ablation without
+        default_predictor: ``gp``, ``ridge``, ``svr`` or ``mlp``; ``none`` for the ablation without
             predictors (:class:`UninformedPredictor`).
         candidate_pool: best-ranked predicted candidates considered for selection.
         initial: warm-start architectures validated first instead of a random sample.
@@ -473,11 +481,13 @@ class ConcurrentNAS(Tactic):
             candidates (0: none).
         believer: each pick joins the front at its predicted values before the next pick.
         hv_reference: reference point of the selection's normalised hypervolume.
-        uncertainty: expected improvement under the predictors' cross-validated error.
+        uncertainty: expected improvement under the predictors' uncertainty (a GP's posterior
+            standard deviation per candidate, else the cross-validated error).
         explore: share of each batch drawn uniformly at random from unseen architectures.
         trust_radius: keep only candidates this close (Hamming) to the validated front.
         anchor: correct each prediction by the residual of the nearest validated architecture.
         per_parent: at most this many picks per nearest front member.
+        target: the predictors' target transform, ``standard`` or ``power``.
     """
 
     def __init__(
@@ -487,7 +497,7 @@ class ConcurrentNAS(Tactic):
         initial_size: int | None = None,
         inner_generations: int = 0,
         predictors: Mapping[str, str] | None = None,
-        default_predictor: str = "ridge",
+        default_predictor: str = "gp",
         candidate_pool: int = 500,
         initial: Sequence[str] | None = None,
         neighbourhood: int = 1,
@@ -498,6 +508,7 @@ class ConcurrentNAS(Tactic):
         trust_radius: int | None = None,
         anchor: bool = True,
         per_parent: int | None = None,
+        target: str = "power",
     ) -> None:
         if batch_size < 1 or inner_generations < 0:
             raise ValueError(
@@ -523,6 +534,7 @@ class ConcurrentNAS(Tactic):
         self.trust_radius = trust_radius
         self.anchor = anchor
         self.per_parent = per_parent
+        self.target = target
 
     def setup(self, problem: SearchProblem, rng: np.random.Generator) -> None:
         self.rng = rng
@@ -552,6 +564,7 @@ class ConcurrentNAS(Tactic):
             self.default_predictor,
             _seed(self.rng),
             cv_folds=5 if self.uncertainty else 0,
+            target=self.target,
         )
         front = problem.front()
         front_X = problem.encode([e.arch for e in front]) if front else None
@@ -622,11 +635,10 @@ class ConcurrentNAS(Tactic):
             pool = np.flatnonzero(ranks == 1)
             n = min(n, len(pool))
         front_F = problem.matrices(front)[0] if front else np.zeros((0, F.shape[1]))
-        if self.uncertainty and predictors.residual_std:
-            sign = np.array([1.0 if m == "min" else -1.0 for m in problem.modes])
-            sigma = np.array([predictors.residual_std.get(k, 0.0) for k in problem.keys])
+        if self.uncertainty and hasattr(predictors, "predict_std"):
+            sigma = predictors.predict_std(problem.features(visited[pool]), problem.keys)
             picks = select_by_ehvi(
-                front_F, F[pool], sigma * np.abs(sign), n, self.rng, self.hv_reference,
+                front_F, F[pool], sigma, n, self.rng, self.hv_reference,
                 believer=self.believer,
             )  # fmt: skip
         else:

@@ -103,7 +103,8 @@ def test_a_shared_archive_serves_repeats_for_free(space, tmp_path):
     "options",
     [{"anchor": False}, {"per_parent": 1}, {"trust_radius": 1, "inner_generations": 5},
      {"uncertainty": True}, {"explore": 0.5}, {"believer": True, "neighbourhood": 2},
-     {"default_predictor": "none"}],
+     {"default_predictor": "none"}, {"target": "power"},
+     {"default_predictor": "gp", "uncertainty": True, "target": "power"}],
 )  # fmt: skip
 def test_concurrent_nas_options_keep_the_guarantees(space, options):
     evaluator = CountingTable()
