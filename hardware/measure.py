@@ -108,7 +108,8 @@ def time_until_stable(
     The protocol, in three phases:
 
     1. Warm-up: ``warmup`` untimed calls, then further warm-up rounds of ``round_size`` calls
-       while the round median still falls by more than ``rel_tol`` (allocator, caches, lazy
+       until ``stable_rounds`` rounds in a row fail to beat the fastest so far by ``rel_tol``
+       and at least ``min_time_s`` has passed (allocator, thread pool, caches, lazy
        initialisation, clock ramp-up; at most ``max_warmup_rounds`` and half of
        ``max_seconds``).
     2. Timed rounds of ``round_size`` calls. The estimate is the median of the per-round
@@ -150,14 +151,23 @@ def time_until_stable(
     t0 = time.perf_counter()
     for _ in range(warmup):
         timed_call()
-    previous = None
+    # Warm only once ``stable_rounds`` rounds in a row fail to beat the fastest round so far:
+    # a single noisy round must not end the warm-up while timings are still falling (a cold
+    # first measurement in a fresh process ran 35% slow at 2 threads with a one-round rule).
+    best, flat, warm_ms = None, 0, 0.0
     for _ in range(max_warmup_rounds):
-        median = float(np.median([timed_call() for _ in range(round_size)]))
-        if previous is not None and median >= previous * (1 - rel_tol):
-            break  # no longer getting faster: warm
+        batch = [timed_call() for _ in range(round_size)]
+        warm_ms += sum(batch)
+        median = float(np.median(batch))
+        if best is not None and median >= best * (1 - rel_tol):
+            flat += 1
+            if flat >= stable_rounds and warm_ms >= min_time_s * 1e3:
+                break  # no longer getting faster, and warmed for as long as we will measure
+        else:
+            flat = 0
         if time.perf_counter() - t0 > max_seconds / 2:
             break  # leave the timed phase at least half of the budget
-        previous = median
+        best = median if best is None else min(best, median)
 
     samples: list[float] = []
     round_medians: list[float] = []

@@ -52,7 +52,7 @@ def test_learning_curves_protocol(encodings):
         learning_curves(encodings, y, (5,) * 6, sizes=(1000,), test_size=500)
     with pytest.raises(ValueError, match="unknown predictor"):
         make_latency_predictor("xgboost", (5,) * 6)
-    assert set(KINDS) == {"ridge", "svr", "mlp", "lut_sum"}
+    assert set(KINDS) == {"ridge", "svr", "mlp", "gp", "lut_sum"}
 
 
 def test_lut_sum_ranks_real_pixel3_latency():
