@@ -57,12 +57,14 @@ class KnownElimination(DefaultDuplicateElimination):
         return is_duplicate
 
 
-def _defaults(sampling, crossover, mutation):
-    return (
-        IntegerRandomSampling() if sampling is None else sampling,
-        UniformCrossover(prob=0.9) if crossover is None else crossover,
-        ChoiceRandomMutation() if mutation is None else mutation,
-    )
+def _operators(sampling, crossover, mutation, eliminate_duplicates) -> dict:
+    """Operator keyword arguments of a pymoo algorithm, discrete-space defaults filled in."""
+    return {
+        "sampling": IntegerRandomSampling() if sampling is None else sampling,
+        "crossover": UniformCrossover(prob=0.9) if crossover is None else crossover,
+        "mutation": ChoiceRandomMutation() if mutation is None else mutation,
+        "eliminate_duplicates": eliminate_duplicates or KnownElimination(),
+    }
 
 
 def nsga2(
@@ -74,13 +76,9 @@ def nsga2(
     eliminate_duplicates: KnownElimination | None = None,
 ) -> NSGA2:
     """NSGA-II (Deb et al. 2002): non-dominated sorting with crowding distance."""
-    sampling, crossover, mutation = _defaults(sampling, crossover, mutation)
     return NSGA2(
         pop_size=pop_size,
-        sampling=sampling,
-        crossover=crossover,
-        mutation=mutation,
-        eliminate_duplicates=eliminate_duplicates or KnownElimination(),
+        **_operators(sampling, crossover, mutation, eliminate_duplicates),
     )
 
 
@@ -95,13 +93,9 @@ def agemoea(
     """AGE-MOEA (Panichella 2019): survival by the estimated geometry of the front."""
     from pymoo.algorithms.moo.age import AGEMOEA  # imports numba (slow): only when asked for
 
-    sampling, crossover, mutation = _defaults(sampling, crossover, mutation)
     return AGEMOEA(
         pop_size=pop_size,
-        sampling=sampling,
-        crossover=crossover,
-        mutation=mutation,
-        eliminate_duplicates=eliminate_duplicates or KnownElimination(),
+        **_operators(sampling, crossover, mutation, eliminate_duplicates),
     )
 
 
@@ -124,14 +118,10 @@ def unsga3(
     The ``pop_size`` reference directions are Das-Dennis for two objectives and Riesz energy
     directions for more.
     """
-    sampling, crossover, mutation = _defaults(sampling, crossover, mutation)
     return UNSGA3(
         ref_dirs=_ref_dirs(n_obj, pop_size),
         pop_size=pop_size,
-        sampling=sampling,
-        crossover=crossover,
-        mutation=mutation,
-        eliminate_duplicates=eliminate_duplicates or KnownElimination(),
+        **_operators(sampling, crossover, mutation, eliminate_duplicates),
     )
 
 
@@ -151,15 +141,13 @@ def moead(
     penalty. pymoo's MOEA/D keeps no duplicate filter, so ``eliminate_duplicates`` is unused
     (repeats are served from the archive for free).
     """
-    del eliminate_duplicates
-    sampling, crossover, mutation = _defaults(sampling, crossover, mutation)
+    operators = _operators(sampling, crossover, mutation, None)
+    del operators["eliminate_duplicates"], eliminate_duplicates
     return ParallelMOEAD(
         ref_dirs=_ref_dirs(n_obj, pop_size),
         n_neighbors=min(n_neighbors, pop_size),
         prob_neighbor_mating=prob_neighbor_mating,
-        sampling=sampling,
-        crossover=crossover,
-        mutation=mutation,
+        **operators,
     )
 
 
