@@ -20,11 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+# Multi-thread CPU timing needs OpenMP workers that spin between ops (hardware.measure's
+# omp_wait_policy); the runtime reads this when torch loads, so it is set before that.
+os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
 
 # Run from a plain checkout too (the device machine may not have the package installed).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

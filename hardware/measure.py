@@ -15,6 +15,8 @@ CPUs, NVML for GPUs), is read over a separate window of repeated inferences.
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import platform
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +42,8 @@ from hardware.energy import (
     RaplMeter,
     measure_energy,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,14 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def omp_wait_policy() -> str:
+    """The OpenMP wait policy torch's workers run under (``OMP_WAIT_POLICY``, read by the
+    OpenMP runtime when torch loads, so it must be set before Python starts): ``active``
+    (workers spin between parallel regions), ``passive`` (they sleep) or ``default`` (GNU
+    OpenMP spins a while, then sleeps)."""
+    return os.environ.get("OMP_WAIT_POLICY", "default").strip().lower() or "default"
+
+
 def cpu_frequency_khz() -> list[int] | None:
     """Current cpufreq frequency of every CPU in kHz (the DVFS setting), None where unknown."""
     files = sorted(Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_cur_freq"))
@@ -352,6 +364,15 @@ class CPUDevice(_MeasuredDevice):
         )
         self.threads = threads
         self.powercap_root = powercap_root
+        if (threads is None or threads > 1) and omp_wait_policy() != "active":
+            log.warning(
+                "%s threads with OMP_WAIT_POLICY=%s: OpenMP workers may sleep between a small "
+                "network's ops and the wake-ups make multi-thread timings drift (2-thread NB201 "
+                "means 3.7 -> 5.1 ms over 10 minutes on a 2-core VM); start Python with "
+                "OMP_WAIT_POLICY=ACTIVE for stable multi-thread timing",
+                "all" if threads is None else threads,
+                os.environ.get("OMP_WAIT_POLICY", "unset"),
+            )
 
     def time_callable(self, fn: Callable[[], Any]) -> TimingStats:
         """Timing of ``fn`` under this device's protocol and thread setting (used by the LUT)."""
@@ -369,6 +390,7 @@ class CPUDevice(_MeasuredDevice):
         return {
             **self.base_settings(),
             "threads": torch.get_num_threads() if self.threads is None else self.threads,
+            "omp_wait_policy": omp_wait_policy(),
             "cpu": cpu_model_name() or platform.processor() or None,
         }
 

@@ -558,14 +558,7 @@ class ConcurrentNAS(Tactic):
             self.finished = True
             return
         self.round += 1
-        predictors = _fit_predictors(
-            problem,
-            self.predictor_kinds,
-            self.default_predictor,
-            _seed(self.rng),
-            cv_folds=5 if self.uncertainty else 0,
-            target=self.target,
-        )
+        predictors = self.fit_predictors(problem)
         front = problem.front()
         front_X = problem.encode([e.arch for e in front]) if front else None
         candidates = [np.zeros((0, len(problem.num_choices)), dtype=np.int64)]
@@ -603,6 +596,19 @@ class ConcurrentNAS(Tactic):
         X = X[np.sort(first)]
         pop_size = getattr(self.algorithm_builder, "keywords", {}).get("pop_size", 50)
         return X[:pop_size]
+
+    def fit_predictors(self, problem: SearchProblem) -> Any:
+        """The round's predictors, fitted on everything validated so far: an object with
+        ``predict(X, keys)`` (and ``predict_std`` for ``uncertainty``) over feature rows.
+        Override it to plug in another model (the benchmark's oracle ablation does)."""
+        return _fit_predictors(
+            problem,
+            self.predictor_kinds,
+            self.default_predictor,
+            _seed(self.rng),
+            cv_folds=5 if self.uncertainty else 0,
+            target=self.target,
+        )
 
     def _select(
         self, problem, predictors, visited: np.ndarray, front: list[Evaluation]

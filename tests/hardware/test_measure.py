@@ -51,6 +51,20 @@ def test_cpu_measurement_reports_median_iqr_count_and_settings(tmp_path):
     assert "no RAPL package zone" in out["energy_mj_reason"]
 
 
+def test_multi_thread_timing_records_and_checks_the_openmp_wait_policy(monkeypatch, caplog):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with caplog.at_level("WARNING", logger="hardware.measure"):
+        dev = CPUDevice(threads=2, energy=False, **FAST)
+    assert dev.settings()["omp_wait_policy"] == "default"
+    assert "OMP_WAIT_POLICY=ACTIVE" in caplog.text  # the drift is named, with the remedy
+    caplog.clear()
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    with caplog.at_level("WARNING", logger="hardware.measure"):
+        dev = CPUDevice(threads=2, energy=False, **FAST)
+        CPUDevice(threads=1, energy=False, **FAST)  # one thread: no workers to wait
+    assert dev.settings()["omp_wait_policy"] == "active" and caplog.text == ""
+
+
 def test_bigger_model_takes_longer():
     dev = CPUDevice(threads=1, resolution=32, energy=False, **FAST)
     assert dev.metrics("big", big())["latency_ms"] > 5 * dev.metrics("tiny", tiny())["latency_ms"]
