@@ -42,12 +42,15 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--backend", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument(
+        "--min-time-s", type=float, default=1.0, help="timed seconds per measurement (at least)"
+    )
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/hw_stability.json"))
     args = p.parse_args()
 
     arch = NB201Table.bundled().arch_of(args.index)
     space = create_space("nb201", channels=args.channels, cells_per_stage=args.cells)
-    common = dict(batch_size=args.batch_size, energy=False)
+    common = dict(batch_size=args.batch_size, energy=False, min_time_s=args.min_time_s)
     device = (
         CPUDevice(threads=args.threads, **common) if args.backend == "cpu" else CUDADevice(**common)
     )
