@@ -20,8 +20,8 @@ and cache effects on a CPU (positive), or, on a GPU, the launch latency and even
 isolated timing pays per op but a network pipelines away (negative). ``fixed_ms`` is the
 once-per-forward rest. Both are fitted by bounded least squares to (measured whole-network
 latency - op sum) over ``calibrate`` networks chosen to span the op-call counts of the
-networks the table was built on (``per_call_ms`` >= minus the fastest op, so no op's effective
-time goes below zero). The per-call term is kept only where its leave-one-out error on the
+networks the table was built on, each measured as the median of interleaved passes
+(``per_call_ms`` >= minus the fastest op, so no op's effective time goes below zero). The per-call term is kept only where its leave-one-out error on the
 calibration networks is below that of the intercept alone (``fixed_ms`` = median of measured -
 op sum); both and the calibration record are stored with the table.
 
@@ -432,6 +432,7 @@ def build_lut(
     path: str | Path | None = None,
     calibrate: int = 0,
     functional: bool = True,
+    calibration_passes: int = 3,
 ) -> LatencyLUT:
     """Build (or resume) a LUT over named networks, calibrating its overheads on a few.
 
@@ -447,7 +448,13 @@ def build_lut(
         calibrate: networks measured whole to calibrate the overheads (skipped when the file
             already holds a calibration).
         functional: also time tensor functions outside leaf modules (see :func:`trace_ops`).
+        calibration_passes: the calibration networks are measured in this many passes, each in
+            a fresh shuffled order, and each network's latency is its median over the passes:
+            a single measurement taken while the machine is disturbed (up to +60% on a shared
+            VM) would otherwise tilt every prediction.
     """
+    if calibration_passes < 1:
+        raise ValueError(f"calibration_passes must be >= 1, got {calibration_passes}")
     if path is not None and Path(path).is_file():
         lut = LatencyLUT.load(path)
         if lut.functional != functional:
@@ -470,14 +477,19 @@ def build_lut(
         sums = [lut.op_sum(sigs) for _, _, sigs in seen]
         chosen = spanning_subset(calls, sums, calibrate)
         t0 = time.perf_counter()
-        measured = [device.metrics(seen[i][0], seen[i][1])["latency_ms"] for i in chosen]
+        passes = {i: [] for i in chosen}
+        order = np.random.default_rng(0)
+        for _ in range(calibration_passes):
+            for i in order.permutation(chosen):
+                passes[int(i)].append(device.metrics(seen[i][0], seen[i][1])["latency_ms"])
         lut.build_seconds += time.perf_counter() - t0
         lut.calibrate(
-            measured,
+            [float(np.median(passes[i])) for i in chosen],
             [sums[i] for i in chosen],
             [calls[i] for i in chosen],
             [seen[i][0] for i in chosen],
         )
+        lut.calibration["measured_passes_ms"] = [passes[i] for i in chosen]
     if path is not None:
         lut.save(path)
     return lut
@@ -573,6 +585,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="networks measured whole to fit per_call_ms and fixed_ms (spread over op-call counts)",
     )
     p.add_argument(
+        "--calibration-passes",
+        type=int,
+        default=3,
+        help="interleaved passes over the calibration networks (median per network)",
+    )
+    p.add_argument(
         "--no-functional",
         action="store_true",
         help="time leaf modules only (tensor functions outside them go to the fixed part)",
@@ -593,6 +611,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.out,
         calibrate=args.calibrate,
         functional=not args.no_functional,
+        calibration_passes=args.calibration_passes,
     )
     print(
         json.dumps(
