@@ -21,9 +21,10 @@ isolated timing pays per op but a network pipelines away (negative). ``fixed_ms`
 once-per-forward rest. Both are fitted by bounded least squares to (measured whole-network
 latency - op sum) over ``calibrate`` networks chosen to span the op-call counts of the
 networks the table was built on, each measured as the median of interleaved passes
-(``per_call_ms`` >= minus the fastest op, so no op's effective time goes below zero). The per-call term is kept only where its leave-one-out error on the
-calibration networks is below that of the intercept alone (``fixed_ms`` = median of measured -
-op sum); both and the calibration record are stored with the table.
+(``per_call_ms`` >= minus the fastest op, so no op's effective time goes below zero). The
+per-call term is kept only where its leave-one-out error on the calibration networks is below
+that of the intercept alone (``fixed_ms`` = median of measured - op sum); both and the
+calibration record are stored with the table.
 
 Build from the command line (resumable; rerun the same command to continue)::
 
