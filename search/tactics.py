@@ -334,9 +334,7 @@ def select_by_ehvi(
         return []
     if len(front) == 0:
         return list(range(n))
-    ideal, nadir = normalisation_box(front)
-    span = np.where(nadir > ideal, nadir - ideal, 1.0)
-    P, M = (front - ideal) / span, (mean - ideal) / span
+    P, M, span = normalised_to_front(front, mean)
     S = np.broadcast_to(np.asarray(sigma, dtype=float) / span, M.shape)  # per candidate
     refp = np.full(P.shape[1], ref)
     z = rng.standard_normal((samples, M.shape[1]))
@@ -384,6 +382,16 @@ def normalisation_box(front: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return front[keep].min(0), front[keep].max(0)
 
 
+def normalised_to_front(
+    front: np.ndarray, candidates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``front`` and ``candidates`` scaled to the front's box (:func:`normalisation_box`), and
+    the box's span (1 along an objective where the front is flat)."""
+    ideal, nadir = normalisation_box(front)
+    span = np.where(nadir > ideal, nadir - ideal, 1.0)
+    return (front - ideal) / span, (candidates - ideal) / span, span
+
+
 def select_by_hvi(
     front: np.ndarray,
     candidates: np.ndarray,
@@ -407,9 +415,7 @@ def select_by_hvi(
         return []
     if len(front) == 0:
         return list(range(n))
-    ideal, nadir = normalisation_box(front)
-    span = np.where(nadir > ideal, nadir - ideal, 1.0)
-    P, C = (front - ideal) / span, (candidates - ideal) / span
+    P, C, _ = normalised_to_front(front, candidates)
     refp = np.full(P.shape[1], ref)
     chosen: list[int] = []
     free = np.ones(len(C), dtype=bool)
