@@ -424,24 +424,19 @@ class PredictorEvaluator:
 
     def predict_std(self, X: np.ndarray, keys: Sequence[str]) -> np.ndarray:
         """(n, len(keys)) standard deviation of each prediction: the posterior's for a Gaussian
-        process (small next to validated architectures, large far from them), the spread of the
-        trees for a random forest, else the constant cross-validated ``residual_std`` (0 when
-        the predictors were fitted without ``cv_folds``)."""
+        process (small next to validated architectures, large far from them), else the constant
+        cross-validated ``residual_std`` (0 when the predictors were fitted without
+        ``cv_folds``)."""
         X = np.asarray(X, dtype=np.int64)
         out = np.zeros((len(X), len(keys)))
         for j, key in enumerate(keys):
             model = self.models[key]
             encode, target = model[:-1], model[-1]  # one-hot, then the transformed regressor
             regressor = target.regressor_
-            if hasattr(regressor, "kernel_"):
-                mu, sd = regressor.predict(encode.transform(X), return_std=True)
-            elif hasattr(regressor, "estimators_") and len(regressor.estimators_) > 1:
-                Z = encode.transform(X)
-                trees = np.stack([t.predict(Z) for t in regressor.estimators_])
-                mu, sd = trees.mean(0), trees.std(0)
-            else:
-                out[:, j] = getattr(self, "residual_std", {}).get(key, 0.0)
+            if not hasattr(regressor, "kernel_"):
+                out[:, j] = self.residual_std.get(key, 0.0)
                 continue
+            mu, sd = regressor.predict(encode.transform(X), return_std=True)
             # one standard deviation either side, mapped back through the target transform
             inverse = target.transformer_.inverse_transform
             hi, lo = inverse((mu + sd)[:, None])[:, 0], inverse((mu - sd)[:, None])[:, 0]

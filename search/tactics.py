@@ -232,7 +232,6 @@ class UninformedPredictor:
     local search). Measures what the real predictors add."""
 
     name = "predictor:none"
-    residual_std: dict[str, float] = {}
 
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
