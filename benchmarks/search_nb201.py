@@ -127,8 +127,8 @@ class OraclePredictor:
     better predictors could give with the same candidates and selection. Unmeasured latencies
     (infeasible rows) come out as 1e9 ms, never selected."""
 
-    def __init__(self, table: NB201Table, space) -> None:
-        self.table, self.space = table, space
+    def __init__(self, table: NB201Table, space, metric_columns: dict[str, str]) -> None:
+        self.table, self.space, self.metric_columns = table, space, metric_columns
         self.name = "predictor:oracle"
 
     def predict(self, X: np.ndarray, keys) -> np.ndarray:
@@ -136,24 +136,26 @@ class OraclePredictor:
         archs = [self.space.decode(x[:n_edges]) for x in np.asarray(X)]  # features start with
         out = []  # the encoding
         for key in keys:
-            column = "acc_cifar10_test" if key == "acc_top1" else key
+            column = self.metric_columns.get(key, key)  # the evaluator's own mapping
             out.append(np.nan_to_num(self.table.values(archs, column), nan=1e9))
         return np.stack(out, axis=1)
 
 
 @contextlib.contextmanager
-def oracle_predictors(table: NB201Table):
+def oracle_predictors(table: NB201Table, metric_columns: dict[str, str]):
     from search.tactics import ConcurrentNAS
 
     original = ConcurrentNAS.fit_predictors
-    ConcurrentNAS.fit_predictors = lambda self, problem: OraclePredictor(table, problem.space)
+    ConcurrentNAS.fit_predictors = lambda self, problem: OraclePredictor(
+        table, problem.space, metric_columns
+    )
     try:
         yield
     finally:
         ConcurrentNAS.fit_predictors = original
 
 
-def run_one(search, problem: str, tactic: str, seed: int, out_dir: Path) -> dict:
+def run_one(search, table: NB201Table, problem: str, tactic: str, seed: int, out_dir: Path) -> dict:
     base, extra = VARIANTS.get(tactic, (tactic, []))
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(
@@ -168,7 +170,9 @@ def run_one(search, problem: str, tactic: str, seed: int, out_dir: Path) -> dict
             ],
         )
     start = time.time()
-    oracle = oracle_predictors(NB201Table.bundled()) if "oracle" in tactic else None
+    oracle = None
+    if "oracle" in tactic:
+        oracle = oracle_predictors(table, dict(cfg.evaluator.get("metric_columns") or {}))
     with oracle or contextlib.nullcontext():
         summary = search(cfg)
     wall = time.time() - start
@@ -218,7 +222,7 @@ def main() -> None:
             curves, reach, unique, repeats, walls = [], {t: [] for t in TARGETS}, [], [], []
             for seed in range(args.seeds):
                 run = run_one(
-                    search, problem, tactic, seed, runs_dir / f"{problem}_{tactic}_{seed}"
+                    search, table, problem, tactic, seed, runs_dir / f"{problem}_{tactic}_{seed}"
                 )
                 curve = truth.curve(run["evaluations"])
                 curves.append(curve)
