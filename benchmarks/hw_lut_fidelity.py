@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hardware.base import load_average  # noqa: E402
 from hardware.lut import build_lut, trace_ops  # noqa: E402
-from hardware.measure import CPUDevice, CUDADevice  # noqa: E402
+from hardware.measure import CPUDevice, CUDADevice, measure_in_passes  # noqa: E402
 from search.predictors import mape  # noqa: E402
 from search.ranking import kendall_tau_b, spearman  # noqa: E402
 from search.spaces import create_space  # noqa: E402
@@ -97,12 +97,9 @@ def main() -> None:
     for arch in archs:
         nets[arch] = device.prepare(space.build_subnet(arch), device.torch_device)
         sigs[arch] = trace_ops(nets[arch], device.example_input(device.torch_device)).signatures
-    rng = np.random.default_rng(args.seed + 1)
-    passes: dict[str, list[dict]] = {a: [] for a in archs}
     t0 = time.perf_counter()
-    for _ in range(args.passes):
-        for i in rng.permutation(len(archs)):
-            passes[archs[i]].append(meter.metrics(archs[i], nets[archs[i]]))
+    runs = measure_in_passes(meter, [(a, nets[a]) for a in archs], args.passes, args.seed + 1)
+    passes = dict(zip(archs, runs, strict=True))
     measure_wall_s = time.perf_counter() - t0
     rows = []
     for arch in archs:

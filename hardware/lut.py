@@ -52,6 +52,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from hardware.base import ModelBuilder, energy_unavailable, resolve_model
+from hardware.measure import measure_in_passes
 
 FORMAT = "hwnas-lut/1"
 # Settings that must agree between a LUT file and the device that extends or uses it.
@@ -478,19 +479,16 @@ def build_lut(
         sums = [lut.op_sum(sigs) for _, _, sigs in seen]
         chosen = spanning_subset(calls, sums, calibrate)
         t0 = time.perf_counter()
-        passes = {i: [] for i in chosen}
-        order = np.random.default_rng(0)
-        for _ in range(calibration_passes):
-            for i in order.permutation(chosen):
-                passes[int(i)].append(device.metrics(seen[i][0], seen[i][1])["latency_ms"])
+        runs = measure_in_passes(device, [seen[i][:2] for i in chosen], calibration_passes)
+        passes = [[m["latency_ms"] for m in run] for run in runs]
         lut.build_seconds += time.perf_counter() - t0
         lut.calibrate(
-            [float(np.median(passes[i])) for i in chosen],
+            [float(np.median(p)) for p in passes],
             [sums[i] for i in chosen],
             [calls[i] for i in chosen],
             [seen[i][0] for i in chosen],
         )
-        lut.calibration["measured_passes_ms"] = [passes[i] for i in chosen]
+        lut.calibration["measured_passes_ms"] = passes
     if path is not None:
         lut.save(path)
     return lut

@@ -19,7 +19,7 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -206,6 +206,26 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def measure_in_passes(
+    device: Any, models: Sequence[tuple[str, nn.Module]], passes: int, seed: int = 0
+) -> list[list[dict[str, Any]]]:
+    """Measure named networks in ``passes`` interleaved passes, each over all of them in a fresh
+    shuffled order; returns, per network, its ``device.metrics`` of every pass.
+
+    A machine's slow drift (minutes) then spreads over every network instead of shifting a
+    block of consecutive ones, and the median over passes ignores one disturbed measurement.
+    """
+    if passes < 1:
+        raise ValueError(f"passes must be >= 1, got {passes}")
+    out: list[list[dict[str, Any]]] = [[] for _ in models]
+    rng = np.random.default_rng(seed)
+    for _ in range(passes):
+        for i in rng.permutation(len(models)):
+            name, model = models[i]
+            out[i].append(device.metrics(name, model))
+    return out
 
 
 def omp_wait_policy() -> str:
