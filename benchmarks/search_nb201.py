@@ -38,6 +38,7 @@ from search.benchmarks import NB201Table  # noqa: E402
 
 CHECKPOINTS = (50, 100, 150, 200, 300, 500)
 TARGETS = (0.95, 0.98, 0.99)
+TAU_UNTIL = 150  # predictor quality on the batches of the first 150 validations
 TACTICS = ("random", "nsga2", "concurrent", "concurrent_alg1")
 # variants of an experiment: (experiment tactic, extra overrides)
 VARIANTS = {
@@ -71,6 +72,14 @@ VARIANTS = {
     # candidates and the selection; see OraclePredictor)
     "concurrent_oracle": ("concurrent", []),
     "concurrent_oracle_ref2": ("concurrent", ["tactic.hv_reference=2.0"]),
+    # the accuracy predictor replaced by a second training run of each network (the table's
+    # cifar10-valid run: same architecture, same recipe, another seed and half the training
+    # images; anchored like any prediction): what a predictor as good as retraining would give
+    "concurrent_second_run": ("concurrent", []),
+    "concurrent_second_run_reach": ("concurrent", ["tactic.reach=acc_top1"]),
+    # the selection's box grown toward the accurate end (see search.tactics.reach_box)
+    "concurrent_reach": ("concurrent", ["tactic.reach=acc_top1"]),
+    "concurrent_oracle_reach": ("concurrent", ["tactic.reach=acc_top1"]),
     # the same neighbourhood batches chosen at random: what the predictors add
     "concurrent_nopred": ("concurrent", ["tactic.default_predictor=none"]),
 }
@@ -141,18 +150,52 @@ class OraclePredictor:
         return np.stack(out, axis=1)
 
 
+class SecondRunPredictor:
+    """Ablation, not a search method: the tactic's own fitted predictors, except that the
+    accuracy "prediction" of every network is its accuracy in another training run (``column``
+    of the table). Its HV curve shows what an accuracy predictor as good as retraining the
+    network would give; the run-to-run noise of training is what it cannot know."""
+
+    def __init__(self, base, table: NB201Table, space, column: str, key: str = "acc_top1"):
+        self.base, self.table, self.space, self.column, self.key = base, table, space, column, key
+        self.name = f"predictor:{column}"
+
+    def predict(self, X: np.ndarray, keys) -> np.ndarray:
+        out = np.array(self.base.predict(X, keys), dtype=float)
+        if self.key in keys:
+            n_edges = len(self.space.decisions)
+            archs = [self.space.decode(x[:n_edges]) for x in np.asarray(X)]
+            out[:, list(keys).index(self.key)] = self.table.values(archs, self.column)
+        return out
+
+
 @contextlib.contextmanager
-def oracle_predictors(table: NB201Table, metric_columns: dict[str, str]):
+def patched_predictors(make):
+    """ConcurrentNAS.fit_predictors replaced by ``make(tactic, problem, fitted)`` for a run."""
     from search.tactics import ConcurrentNAS
 
     original = ConcurrentNAS.fit_predictors
-    ConcurrentNAS.fit_predictors = lambda self, problem: OraclePredictor(
-        table, problem.space, metric_columns
-    )
+    ConcurrentNAS.fit_predictors = lambda self, problem: make(self, problem, original)
     try:
         yield
     finally:
         ConcurrentNAS.fit_predictors = original
+
+
+def second_run_predictors(table: NB201Table, column: str = "acc_cifar10valid_test"):
+    return patched_predictors(
+        lambda tactic, problem, fit: SecondRunPredictor(
+            fit(tactic, problem), table, problem.space, column
+        )
+    )
+
+
+@contextlib.contextmanager
+def oracle_predictors(table: NB201Table, metric_columns: dict[str, str]):
+    with patched_predictors(
+        lambda tactic, problem, fit: OraclePredictor(table, problem.space, metric_columns)
+    ):
+        yield
 
 
 def run_one(search, table: NB201Table, problem: str, tactic: str, seed: int, out_dir: Path) -> dict:
@@ -170,10 +213,12 @@ def run_one(search, table: NB201Table, problem: str, tactic: str, seed: int, out
             ],
         )
     start = time.time()
-    oracle = None
+    patch = contextlib.nullcontext()
     if "oracle" in tactic:
-        oracle = oracle_predictors(table, dict(cfg.evaluator.get("metric_columns") or {}))
-    with oracle or contextlib.nullcontext():
+        patch = oracle_predictors(table, dict(cfg.evaluator.get("metric_columns") or {}))
+    elif "second_run" in tactic:
+        patch = second_run_predictors(table)
+    with patch:
         summary = search(cfg)
     wall = time.time() - start
     archive = Archive(f"sqlite:///{out_dir}/archive.sqlite")
@@ -182,11 +227,29 @@ def run_one(search, table: NB201Table, problem: str, tactic: str, seed: int, out
     archs = [e.arch for e in evaluations]
     return {
         "evaluations": evaluations,
+        "predictor_history": summary.get("predictor_history", []),
         "n_validated": summary["n_validated"],
         "unique": len(set(archs)),
         "repeats": len(archs) - len(set(archs)),
         "wall_s": wall,
     }
+
+
+def batch_tau(history: list[dict], key: str = "acc_top1", until: int = TAU_UNTIL) -> float:
+    """Mean Kendall tau of the predicted accuracy on each batch the tactic chose (predicted
+    before it was validated), over the batches validated within the first ``until``."""
+    taus = [
+        h[f"{key}/kendall_tau"]
+        for h in history
+        if h.get("n_validated", np.inf) <= until and f"{key}/kendall_tau" in h
+    ]
+    taus = [t for t in taus if t == t]
+    return float(np.mean(taus)) if taus else float("nan")
+
+
+def fmt_tau(taus: list[float]) -> str:
+    taus = [t for t in taus if t == t]
+    return f"{np.mean(taus):.2f}" if taus else "-"
 
 
 def fmt_reach(values: list[int | None], n_seeds: int) -> str:
@@ -212,7 +275,8 @@ def main() -> None:
     header = (
         "| problem | tactic | "
         + " | ".join(f"@{c}" for c in CHECKPOINTS)
-        + " | evals to 0.95 | evals to 0.98 | evals to 0.99 | unique archs | repeats | s/run |"
+        + " | evals to 0.95 | evals to 0.98 | evals to 0.99 | unique archs | repeats"
+        + f" | acc tau, batches <= {TAU_UNTIL} | s/run |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     raw = {}
@@ -220,6 +284,7 @@ def main() -> None:
         truth = TrueFront(table, problem)
         for tactic in args.tactics:
             curves, reach, unique, repeats, walls = [], {t: [] for t in TARGETS}, [], [], []
+            taus = []
             for seed in range(args.seeds):
                 run = run_one(
                     search, table, problem, tactic, seed, runs_dir / f"{problem}_{tactic}_{seed}"
@@ -232,6 +297,7 @@ def main() -> None:
                 unique.append(run["unique"])
                 repeats.append(run["repeats"])
                 walls.append(run["wall_s"])
+                taus.append(batch_tau(run["predictor_history"]))
                 print(f"{problem} {tactic} seed {seed}: {curve[-1]:.4f} after {len(curve)}",
                       flush=True)  # fmt: skip
             cells = []
@@ -242,7 +308,8 @@ def main() -> None:
             lines.append(
                 f"| {problem} | {tactic} | "
                 + " | ".join(cells + reach_cells)
-                + f" | {np.mean(unique):.0f} | {sum(repeats)} | {np.mean(walls):.1f} |"
+                + f" | {np.mean(unique):.0f} | {sum(repeats)} | {fmt_tau(taus)}"
+                + f" | {np.mean(walls):.1f} |"
             )
             rounded = [[round(v, 4) for v in c] for c in curves]
             raw[f"{problem}/{tactic}"] = {"curves": rounded, "reach": reach}

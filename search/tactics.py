@@ -316,6 +316,7 @@ def select_by_ehvi(
     ref: float = 1.1,
     samples: int = 32,
     believer: bool = True,
+    box: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[int]:
     """Greedy batch of ``n`` candidates of largest expected hypervolume improvement (EHVI).
 
@@ -326,14 +327,14 @@ def select_by_ehvi(
     just behind the front still has a chance to improve it, in proportion to how unsure the
     predictors are. With ``believer``, each pick joins the front at its predicted mean, so the
     next pick is valued for what it adds beyond it (a diverse batch). Everything is normalised
-    to the front's box (:func:`normalisation_box`), reference point ``ref``.
+    to the front's box (:func:`normalisation_box`, or ``box``), reference point ``ref``.
     """
     n = min(n, len(mean))
     if n <= 0:
         return []
     if len(front) == 0:
         return list(range(n))
-    P, M, span = normalised_to_front(front, mean)
+    P, M, span = normalised_to_front(front, mean, box)
     S = np.broadcast_to(np.asarray(sigma, dtype=float) / span, M.shape)  # per candidate
     refp = np.full(P.shape[1], ref)
     z = rng.standard_normal((samples, M.shape[1]))
@@ -381,12 +382,38 @@ def normalisation_box(front: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return front[keep].min(0), front[keep].max(0)
 
 
-def normalised_to_front(
-    front: np.ndarray, candidates: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``front`` and ``candidates`` scaled to the front's box (:func:`normalisation_box`), and
-    the box's span (1 along an objective where the front is flat)."""
+def reach_box(
+    front: np.ndarray, candidates: np.ndarray, toward: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The front's box (:func:`normalisation_box`) grown to cover the candidates predicted
+    beyond the front's best value in objective ``toward``.
+
+    Early in a search the validated front stops short of the far end of the true one (on
+    NAS-Bench-201, the most accurate networks are also the slowest). Scaled to the front's own
+    box, with the reference point just past it, a candidate more accurate than anything
+    validated but slower than the box's nadir adds no hypervolume at all, so the search would
+    never reach for that end. Growing the nadir along the other objectives to the predicted
+    values of those candidates credits them. Only ``toward`` is reached for: growing the box
+    for every objective also takes in whatever junk is predicted faster than the front, which
+    squashes the accuracy axis.
+    """
     ideal, nadir = normalisation_box(front)
+    beyond = candidates[:, toward] < ideal[toward]
+    if beyond.any():
+        far = candidates[beyond].max(0)
+        far[toward] = nadir[toward]
+        nadir = np.maximum(nadir, far)
+    return ideal, nadir
+
+
+def normalised_to_front(
+    front: np.ndarray,
+    candidates: np.ndarray,
+    box: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``front`` and ``candidates`` scaled to ``box`` (ideal, nadir; default the front's box,
+    :func:`normalisation_box`), and the box's span (1 along an objective where it is flat)."""
+    ideal, nadir = normalisation_box(front) if box is None else box
     span = np.where(nadir > ideal, nadir - ideal, 1.0)
     return (front - ideal) / span, (candidates - ideal) / span, span
 
@@ -399,22 +426,23 @@ def select_by_hvi(
     believer: bool = True,
     groups: np.ndarray | None = None,
     per_group: int | None = None,
+    box: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[int]:
     """Greedy batch of ``n`` candidates that most improve the front's hypervolume.
 
     ``front`` and ``candidates`` are minimisation objectives (candidates predicted). Both are
-    normalised to the front's bounding box with the reference point at ``ref``. Each pick takes
-    the candidate of largest hypervolume improvement over the front plus the picks so far (a
-    "believer" batch: predictions are taken as if true); once no candidate improves it, the
-    rest are the candidates nearest to the front (smallest additive epsilon), which a weak
-    predictor may have placed just behind it.
+    normalised to the front's bounding box (or ``box``) with the reference point at ``ref``.
+    Each pick takes the candidate of largest hypervolume improvement over the front plus the
+    picks so far (a "believer" batch: predictions are taken as if true); once no candidate
+    improves it, the rest are the candidates nearest to the front (smallest additive epsilon),
+    which a weak predictor may have placed just behind it.
     """
     n = min(n, len(candidates))
     if n <= 0:
         return []
     if len(front) == 0:
         return list(range(n))
-    P, C, _ = normalised_to_front(front, candidates)
+    P, C, _ = normalised_to_front(front, candidates, box)
     refp = np.full(P.shape[1], ref)
     chosen: list[int] = []
     free = np.ones(len(C), dtype=bool)
@@ -493,6 +521,9 @@ class ConcurrentNAS(Tactic):
         anchor: correct each prediction by the residual of the nearest validated architecture.
         per_parent: at most this many picks per nearest front member.
         target: the predictors' target transform, ``standard`` or ``power``.
+        reach: metric key of an objective (e.g. ``acc_top1``) whose far end the selection
+            reaches for: its box grows to cover the candidates predicted beyond the front's best
+            value in it (:func:`reach_box`); ``None``: the front's own box.
     """
 
     def __init__(
@@ -514,6 +545,7 @@ class ConcurrentNAS(Tactic):
         anchor: bool = True,
         per_parent: int | None = None,
         target: str = "power",
+        reach: str | None = None,
     ) -> None:
         if batch_size < 1 or inner_generations < 0:
             raise ValueError(
@@ -540,8 +572,13 @@ class ConcurrentNAS(Tactic):
         self.anchor = anchor
         self.per_parent = per_parent
         self.target = target
+        self.reach = reach
 
     def setup(self, problem: SearchProblem, rng: np.random.Generator) -> None:
+        if self.reach is not None and self.reach not in problem.keys:
+            raise ValueError(
+                f"tactic.reach={self.reach!r} is not an objective; valid: {problem.keys} or null"
+            )
         self.rng = rng
         self.round = 0
         self.inner_X: np.ndarray | None = None
@@ -646,11 +683,14 @@ class ConcurrentNAS(Tactic):
             pool = np.flatnonzero(ranks == 1)
             n = min(n, len(pool))
         front_F = problem.matrices(front)[0] if front else np.zeros((0, F.shape[1]))
+        box = None
+        if self.reach is not None and len(front_F):
+            box = reach_box(front_F, F[pool], problem.keys.index(self.reach))
         if self.uncertainty and hasattr(predictors, "predict_std"):
             sigma = predictors.predict_std(problem.features(visited[pool]), problem.keys)
             picks = select_by_ehvi(
                 front_F, F[pool], sigma, n, self.rng, self.hv_reference,
-                believer=self.believer,
+                believer=self.believer, box=box,
             )  # fmt: skip
         else:
             groups = None
@@ -659,7 +699,7 @@ class ConcurrentNAS(Tactic):
                 groups = (visited[pool][:, None, :] != front_X[None]).sum(2).argmin(1)
             picks = select_by_hvi(
                 front_F, F[pool], n, ref=self.hv_reference, believer=self.believer,
-                groups=groups, per_group=self.per_parent,
+                groups=groups, per_group=self.per_parent, box=box,
             )  # fmt: skip
         self.predicted = {archs[pool[i]]: F[pool[i]] for i in picks}
         batch = [archs[pool[i]] for i in picks]

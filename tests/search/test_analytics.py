@@ -16,7 +16,7 @@ from search.analytics import (
     hypervolume_improvement,
     ratio_of_dominance,
 )
-from search.tactics import normalisation_box, select_by_ehvi, select_by_hvi
+from search.tactics import normalisation_box, reach_box, select_by_ehvi, select_by_hvi
 
 
 def grid_hypervolume(F: np.ndarray, ref: np.ndarray) -> int:
@@ -99,6 +99,23 @@ def test_normalisation_box_leaves_out_isolated_extremes():
     front = np.array([[-94.0, 20.0], [-92.0, 8.0], [-89.0, 2.0], [-86.5, 1.0], [-10.0, 0.01]])
     ideal, nadir = normalisation_box(front)
     assert nadir[0] == -86.5 and ideal[1] == 1.0 and nadir[1] == 20.0  # the 10 % cell is out
+
+
+def test_reach_box_grows_toward_the_named_objective_only():
+    front = np.array([[0.0, 1.0], [1.0, 0.0]])  # (error, latency)
+    beyond_error = [-2.0, 2.0]  # more accurate than the front, slower than its box
+    faster_junk = [5.0, -1.0]  # faster than the front, far worse error
+    cands = np.array([beyond_error, faster_junk, [0.5, 0.5]])
+    ideal, nadir = reach_box(front, cands, toward=0)
+    assert ideal.tolist() == [0.0, 0.0] and nadir.tolist() == [1.0, 2.0]  # junk left out
+    assert reach_box(front, cands[1:], toward=0)[1].tolist() == [1.0, 1.0]  # nothing beyond
+    # scaled to the front's own box the accurate-but-slow candidate lies past the reference
+    # point and adds nothing; in the reached box it is the best pick
+    cands = np.array([beyond_error, [0.6, 0.6]])
+    assert select_by_hvi(front, cands, 1) == [1]
+    box = reach_box(front, cands, toward=0)
+    assert select_by_hvi(front, cands, 1, box=box) == [0]
+    assert select_by_ehvi(front, cands, np.zeros(2), 1, np.random.default_rng(0), box=box) == [0]
 
 
 def test_select_by_hvi_prefers_the_gap_and_never_repeats():

@@ -104,7 +104,8 @@ def test_a_shared_archive_serves_repeats_for_free(space, tmp_path):
     [{"anchor": False}, {"per_parent": 1}, {"trust_radius": 1, "inner_generations": 5},
      {"uncertainty": True}, {"explore": 0.5}, {"believer": True, "neighbourhood": 2},
      {"default_predictor": "none"}, {"target": "power"},
-     {"default_predictor": "gp", "uncertainty": True, "target": "power"}],
+     {"default_predictor": "gp", "uncertainty": True, "target": "power"},
+     {"reach": "acc_top1"}, {"reach": "acc_top1", "uncertainty": True}],
 )  # fmt: skip
 def test_concurrent_nas_options_keep_the_guarantees(space, options):
     evaluator = CountingTable()
@@ -117,6 +118,13 @@ def test_concurrent_nas_options_keep_the_guarantees(space, options):
     assert all(h["n_pairs"] <= expected_pairs for h in history)
     if not options.get("explore"):  # 5 predicted picks can leave fewer than 3 measured
         assert [h["n_validated"] for h in history] == [30.0, 40.0, 50.0]
+
+
+def test_concurrent_nas_reach_must_name_an_objective(space):
+    with pytest.raises(ValueError, match=r"tactic.reach='accuracy' is not an objective; valid: "
+                       r"\['acc_top1', 'latency_ms_edgegpu'\]"):  # fmt: skip
+        run_search(space, OBJECTIVES, CountingTable(), tactic=_concurrent(reach="accuracy"),
+                   budget=30)  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["nsga2", "concurrent"])
