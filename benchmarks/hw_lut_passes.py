@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hardware.measure import pass_agreement  # noqa: E402
 from search.ranking import spearman  # noqa: E402
 
 
@@ -27,11 +27,7 @@ def repeatability(rows: list[dict]) -> dict:
     passes = np.array([r["measured_passes_ms"] for r in rows])  # (networks, passes)
     median = np.median(passes, 1)
     return {
-        "srcc_between_passes": [
-            round(spearman(passes[:, i], passes[:, j]), 3)
-            for i, j in combinations(range(passes.shape[1]), 2)
-        ],
-        "pass_means_ms": passes.mean(0).round(3).tolist(),
+        **pass_agreement(passes),
         "srcc": round(spearman(np.array([r["predicted_ms"] for r in rows]), median), 3),
         "srcc_op_sum_only": round(spearman(np.array([r["op_sum_ms"] for r in rows]), median), 3),
     }

@@ -22,8 +22,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hardware.base import load_average  # noqa: E402
-from hardware.measure import CPUDevice, measure_in_passes, omp_wait_policy  # noqa: E402
-from search.ranking import spearman  # noqa: E402
+from hardware.measure import (  # noqa: E402
+    CPUDevice,
+    measure_in_passes,
+    omp_wait_policy,
+    pass_agreement,
+)
 from search.spaces import create_space  # noqa: E402
 
 
@@ -49,15 +53,13 @@ def main() -> None:
     start = time.time()
     runs = measure_in_passes(device, nets, args.passes, seed=1)
     A = np.array([[m["latency_ms"] for m in run] for run in runs])  # (networks, passes)
-    pairs = [(i, j) for i in range(args.passes) for j in range(i + 1, args.passes)]
     print(
         json.dumps(
             {
                 "omp_wait_policy": omp_wait_policy(),
                 "threads": args.threads,
-                "srcc_between_passes": [round(spearman(A[:, i], A[:, j]), 3) for i, j in pairs],
                 "mean_ms": float(A.mean()),
-                "pass_means_ms": A.mean(0).round(3).tolist(),
+                **pass_agreement(A),
                 "wall_s": round(time.time() - start, 1),
                 "load_average": load_average(),
             }

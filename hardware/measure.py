@@ -21,6 +21,7 @@ import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,22 @@ def measure_in_passes(
             name, model = models[i]
             out[i].append(device.metrics(name, model))
     return out
+
+
+def pass_agreement(latency_ms: np.ndarray) -> dict[str, list[float]]:
+    """How well a machine agrees with itself over interleaved passes (:func:`measure_in_passes`)
+    of the same networks: the Spearman correlation between every two passes and each pass's
+    mean. ``latency_ms`` is (networks, passes). No predictor of these measurements can rank
+    the networks better than the passes rank them against each other."""
+    from search.ranking import spearman
+
+    A = np.asarray(latency_ms, dtype=float)
+    return {
+        "srcc_between_passes": [
+            round(spearman(A[:, i], A[:, j]), 3) for i, j in combinations(range(A.shape[1]), 2)
+        ],
+        "pass_means_ms": A.mean(0).round(3).tolist(),
+    }
 
 
 def omp_wait_policy() -> str:

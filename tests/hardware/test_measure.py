@@ -10,7 +10,13 @@ import torch
 from torch import nn
 
 from hardware.energy import EnergyUnavailable, NvmlEnergyMeter, RaplMeter, measure_energy
-from hardware.measure import CPUDevice, CUDADevice, summarize, time_until_stable
+from hardware.measure import (
+    CPUDevice,
+    CUDADevice,
+    pass_agreement,
+    summarize,
+    time_until_stable,
+)
 from tests.hardware.fakes import FakeNVML
 
 FAST = dict(warmup=2, min_repeats=10, max_repeats=60, round_size=5, max_seconds=10.0)
@@ -254,3 +260,11 @@ def test_warm_up_lasts_at_least_the_minimum_measuring_time():
     # 0.1 s of warm-up at 2 ms a call = 50 calls (10 rounds), then 0.1 s of timed samples.
     assert stats.count == 50
     assert len(calls) == 50 + 50
+
+
+def test_pass_agreement_ranks_every_two_passes():
+    # (networks, passes): pass 2 keeps pass 1's order at twice the latency, pass 3 reverses it
+    passes = np.array([[1.0, 2.0, 9.0], [2.0, 4.0, 8.0], [3.0, 6.0, 7.0], [4.0, 8.0, 6.0]])
+    agreement = pass_agreement(passes)
+    assert agreement["srcc_between_passes"] == [1.0, -1.0, -1.0]  # (1,2), (1,3), (2,3)
+    assert agreement["pass_means_ms"] == [2.5, 5.0, 7.5]
