@@ -130,6 +130,12 @@ class TrueFront:
         return out
 
 
+def archs_of(space, X: np.ndarray) -> list[str]:
+    """Architectures of predictor feature rows (the features start with the encoding)."""
+    n_edges = len(space.decisions)
+    return [space.decode(x[:n_edges]) for x in np.asarray(X)]
+
+
 class OraclePredictor:
     """Ablation, not a search method: "predicts" the table's true values, so a ConcurrentNAS
     round picks exactly the neighbours that improve the front most. Its HV curve bounds what
@@ -141,9 +147,8 @@ class OraclePredictor:
         self.name = "predictor:oracle"
 
     def predict(self, X: np.ndarray, keys) -> np.ndarray:
-        n_edges = len(self.space.decisions)
-        archs = [self.space.decode(x[:n_edges]) for x in np.asarray(X)]  # features start with
-        out = []  # the encoding
+        archs = archs_of(self.space, X)
+        out = []
         for key in keys:
             column = self.metric_columns.get(key, key)  # the evaluator's own mapping
             out.append(np.nan_to_num(self.table.values(archs, column), nan=1e9))
@@ -163,9 +168,8 @@ class SecondRunPredictor:
     def predict(self, X: np.ndarray, keys) -> np.ndarray:
         out = np.array(self.base.predict(X, keys), dtype=float)
         if self.key in keys:
-            n_edges = len(self.space.decisions)
-            archs = [self.space.decode(x[:n_edges]) for x in np.asarray(X)]
-            out[:, list(keys).index(self.key)] = self.table.values(archs, self.column)
+            column = self.table.values(archs_of(self.space, X), self.column)
+            out[:, list(keys).index(self.key)] = column
         return out
 
 
@@ -190,12 +194,10 @@ def second_run_predictors(table: NB201Table, column: str = "acc_cifar10valid_tes
     )
 
 
-@contextlib.contextmanager
 def oracle_predictors(table: NB201Table, metric_columns: dict[str, str]):
-    with patched_predictors(
+    return patched_predictors(
         lambda tactic, problem, fit: OraclePredictor(table, problem.space, metric_columns)
-    ):
-        yield
+    )
 
 
 def run_one(search, table: NB201Table, problem: str, tactic: str, seed: int, out_dir: Path) -> dict:
