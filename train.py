@@ -66,7 +66,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")
     space = hydra.utils.instantiate(cfg.space, num_classes=datamodule.num_classes)
     ev = cfg.evaluation
-    archs = space.sample_unique(np.random.default_rng(ev.arch_seed), ev.num_archs)
+    # arch strings: the records and the ranking against the table keep the benchmark form
+    archs = [
+        space.serialize(a)
+        for a in space.sample_unique(np.random.default_rng(ev.arch_seed), ev.num_archs)
+    ]
     log.info("Instantiating model <%s> (sampler=%s)", cfg.model._target_, cfg.model.sampler)
     module = hydra.utils.instantiate(
         cfg.model, supernet=space.build_supernet(), probe_archs=archs[: ev.num_probe_archs]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from search.spaces.base import arch_key
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,7 @@ class SubnetEvaluator:
         return t if self.device is None else t.to(self.device)
 
     def load_done(self, key: str | None = None) -> dict[str, dict]:
-        """Finished results by arch string (empty if none yet).
+        """Finished results by :func:`~search.spaces.base.arch_key` (empty if none yet).
 
         With ``key`` (a :func:`fingerprint`), results recorded under another key (other
         weights or other evaluation data) are ignored, with a warning.
@@ -113,7 +116,7 @@ class SubnetEvaluator:
                 if key is not None and rec.get("key") != key:
                     stale += 1
                     continue
-                done[rec["arch"]] = rec
+                done[arch_key(rec["arch"])] = rec
         if stale:
             log.warning(
                 "ignoring %d results in %s from other weights or evaluation data",
@@ -122,27 +125,33 @@ class SubnetEvaluator:
             )
         return done
 
-    def evaluate_one(self, supernet: nn.Module, arch: str) -> dict[str, float]:
+    def evaluate_one(self, supernet: nn.Module, arch: str | Mapping[str, Any]) -> dict[str, float]:
+        """Accuracy of one architecture from a :class:`~search.spaces.Supernet`'s weights."""
         sub = supernet.extract_subnet(arch)
         recalibrate_bn(sub, self.recal_batches)
         return accuracy(sub, self.val_batches)
 
     def evaluate(
-        self, supernet: nn.Module, archs: Sequence[str], progress: bool = True
+        self,
+        supernet: nn.Module,
+        archs: Sequence[str | Mapping[str, Any]],
+        progress: bool = True,
     ) -> list[dict]:
-        """Results for ``archs`` in order, evaluating only those not finished before."""
+        """Results for ``archs`` (serialized strings or mappings) in order, evaluating only
+        those not finished before."""
         if self.device is not None:
             supernet = supernet.to(self.device)
         key = fingerprint(supernet, [*self.recal_batches, *(x for x, _ in self.val_batches)])
         done = self.load_done(key)
         if done:
             log.info("resuming: %d of %d architectures already evaluated", len(done), len(archs))
-        todo = [a for a in archs if a not in done]
+        todo = [a for a in archs if arch_key(a) not in done]
         for arch in tqdm(todo, desc="evaluate sub-networks", disable=not progress):
-            rec = {"arch": arch, **self.evaluate_one(supernet, arch), "key": key}
-            done[arch] = rec
+            plain = arch if isinstance(arch, str) else dict(arch)
+            rec = {"arch": plain, **self.evaluate_one(supernet, arch), "key": key}
+            done[arch_key(arch)] = rec
             if self.results_path is not None:
                 self.results_path.parent.mkdir(parents=True, exist_ok=True)
                 with self.results_path.open("a") as f:
                     f.write(json.dumps(rec) + "\n")
-        return [done[a] for a in archs]
+        return [done[arch_key(a)] for a in archs]

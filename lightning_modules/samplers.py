@@ -1,12 +1,17 @@
-"""Path samplers for single-path supernet training: FairNAS strict fairness and uniform SPOS."""
+"""Path samplers for single-path supernet training: FairNAS strict fairness and uniform SPOS.
+
+Samplers work on any supernet's decisions: they take the candidate choices of each decision, in
+decision order, and return paths as the chosen choice of each decision in that order.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-Path = tuple[str, ...]  # one op per edge
+Path = tuple[Any, ...]  # one choice per decision, in decision order
 
 
 class FairSampler:
@@ -17,11 +22,11 @@ class FairSampler:
     every edge exactly once, so each op's weights get exactly one gradient per step.
 
     Args:
-        candidates: per edge, its candidate ops (all edges need the same count m).
+        candidates: per decision, its candidate choices (all decisions need the same count m).
         rng: generator owning all randomness of the sampler.
     """
 
-    def __init__(self, candidates: Sequence[Sequence[str]], rng: np.random.Generator) -> None:
+    def __init__(self, candidates: Sequence[Sequence[Any]], rng: np.random.Generator) -> None:
         sizes = {len(c) for c in candidates}
         if len(sizes) != 1:
             raise ValueError(
@@ -40,7 +45,7 @@ class FairSampler:
 class UniformSampler:
     """Single-path one-shot baseline (SPOS, Guo et al., ECCV 2020): one uniform path per step."""
 
-    def __init__(self, candidates: Sequence[Sequence[str]], rng: np.random.Generator) -> None:
+    def __init__(self, candidates: Sequence[Sequence[Any]], rng: np.random.Generator) -> None:
         self.candidates = [tuple(c) for c in candidates]
         self.rng = rng
 
@@ -51,7 +56,7 @@ class UniformSampler:
 SAMPLERS = {"fairnas": FairSampler, "spos": UniformSampler}
 
 
-def make_sampler(name: str, candidates: Sequence[Sequence[str]], rng: np.random.Generator):
+def make_sampler(name: str, candidates: Sequence[Sequence[Any]], rng: np.random.Generator):
     """Sampler registered as ``name`` (``fairnas`` or ``spos``)."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown path sampler {name!r}; valid: {sorted(SAMPLERS)}")

@@ -23,7 +23,9 @@ class SupernetModule(pl.LightningModule):
     trains one uniformly sampled path (the SPOS baseline).
 
     Args:
-        supernet: network with ``candidates`` (per-edge ops) and ``set_active(ops)``.
+        supernet: any weight-sharing network of the :class:`search.spaces.Supernet` protocol
+            (``decisions``, ``set_active``, ``extract_subnet``); paths are drawn over its
+            ``decisions`` and activated as architecture mappings.
         optimizer: partial optimizer, completed with the parameters.
         scheduler: partial LR scheduler, completed with the optimizer and ``T_max`` = total
             optimizer steps of the fit (stepped every optimizer step); None for a constant LR.
@@ -42,7 +44,7 @@ class SupernetModule(pl.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         sampler: str = "fairnas",
         grad_clip_norm: float | None = 5.0,
-        probe_archs: list[str] | None = None,
+        probe_archs: list[str | dict[str, Any]] | None = None,
         seed: int = 0,
         channels_last: bool = False,
     ) -> None:
@@ -50,12 +52,16 @@ class SupernetModule(pl.LightningModule):
         # FairNAS makes m backward passes per optimizer update, each path's graph freed before
         # the next, so the update must be driven by hand.
         self.automatic_optimization = False
-        # Plain strings: Hydra may hand in a ListConfig, which checkpoints cannot safely load.
-        probe_archs = [str(a) for a in probe_archs or []]
+        # Plain data: Hydra may hand in ListConfig / DictConfig, which checkpoints cannot
+        # safely load.
+        probe_archs = [a if isinstance(a, str) else dict(a) for a in probe_archs or []]
         self.save_hyperparameters(ignore=["supernet", "optimizer", "scheduler"])
         self.net = supernet
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.sampler = make_sampler(sampler, supernet.candidates, np.random.default_rng(seed))
+        self.decision_labels = list(supernet.decisions)
+        self.sampler = make_sampler(
+            sampler, list(supernet.decisions.values()), np.random.default_rng(seed)
+        )
         self.probe_archs = probe_archs
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
@@ -86,8 +92,8 @@ class SupernetModule(pl.LightningModule):
         opt.zero_grad(set_to_none=True)
         paths = self.sampler.paths()
         total = torch.zeros((), device=x.device)
-        for ops in paths:
-            self.net.set_active(ops)
+        for choices in paths:
+            self.net.set_active(dict(zip(self.decision_labels, choices, strict=True)))
             logits = self(x)
             loss = nn.functional.cross_entropy(logits, y)
             self.manual_backward(loss)  # gradients of all m paths accumulate in .grad

@@ -12,7 +12,7 @@ it with :meth:`NB201Table.from_official` (through the ``nas-bench-201`` API).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from search.spaces.nb201 import NUM_ARCHS, parse_arch
+from search.spaces.nb201.space import NUM_ARCHS, arch_str, ops_of
+
+Arch = str | Mapping[str, str]  # an arch string or a mapping edge -> op
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ OFFICIAL_ACCURACIES = {
 
 
 class NB201Table:
-    """Look-ups into the NAS-Bench-201 table by arch string or official index.
+    """Look-ups into the NAS-Bench-201 table by architecture (string or mapping) or official index.
 
     Args:
         frame: one row per architecture with at least ``nb201_index`` and ``arch_str``.
@@ -119,15 +121,15 @@ class NB201Table:
             )
         return name
 
-    def row(self, arch: str) -> int:
-        """Row position of an arch string (validated)."""
-        parse_arch(arch)
+    def row(self, arch: Arch) -> int:
+        """Row position of an architecture (validated; an arch string or a mapping)."""
+        key = arch_str(ops_of(arch))
         try:
-            return self._row_of[arch]
+            return self._row_of[key]
         except KeyError:
-            raise KeyError(f"architecture {arch!r} is not in the table ({self.source})") from None
+            raise KeyError(f"architecture {key!r} is not in the table ({self.source})") from None
 
-    def index_of(self, arch: str) -> int:
+    def index_of(self, arch: Arch) -> int:
         """Official NAS-Bench-201 index of an arch string."""
         return int(self.frame.at[self.row(arch), "nb201_index"])
 
@@ -142,7 +144,7 @@ class NB201Table:
             raise IndexError(f"index {index} is not in the table ({self.source})")
         return str(self.frame.at[int(hits[0]), "arch_str"])
 
-    def values(self, archs: Sequence[str], column: str) -> np.ndarray:
+    def values(self, archs: Sequence[Arch], column: str) -> np.ndarray:
         """Column values for many archs as floats; NaN where not measured."""
         if column not in self.frame.columns:
             raise KeyError(
@@ -151,7 +153,7 @@ class NB201Table:
         rows = [self.row(a) for a in archs]
         return self.frame[column].to_numpy(dtype=float)[rows]
 
-    def query(self, arch: str, columns: Sequence[str] | None = None) -> dict[str, float | None]:
+    def query(self, arch: Arch, columns: Sequence[str] | None = None) -> dict[str, float | None]:
         """Metrics of one arch; ``None`` marks a value that was not measured."""
         cols = [c for c in self.columns if c not in ("nb201_index", "arch_str")]
         cols = cols if columns is None else list(columns)

@@ -30,3 +30,25 @@ def create_space(name: str, **kwargs: Any) -> Any:
 
 # Import the families so that their builders register themselves.
 from search.spaces import nb201  # noqa: E402, F401
+from search.spaces.base import (  # noqa: E402
+    Architecture,
+    DecisionSpace,
+    SearchSpace,
+    Supernet,
+    arch_id,
+    arch_key,
+    canonical_json,
+)
+
+__all__ = [
+    "Architecture",
+    "DecisionSpace",
+    "SearchSpace",
+    "Supernet",
+    "arch_id",
+    "arch_key",
+    "canonical_json",
+    "create_space",
+    "list_spaces",
+    "register_space",
+]
