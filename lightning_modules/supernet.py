@@ -37,6 +37,9 @@ class SupernetModule(pl.LightningModule):
         channels_last: NHWC memory format (about 20% faster convolutions on x86 CPUs).
     """
 
+    # Constructor arguments of subclasses that are objects, not hyperparameters.
+    hparams_ignore: tuple[str, ...] = ()
+
     def __init__(
         self,
         supernet: nn.Module,
@@ -55,7 +58,9 @@ class SupernetModule(pl.LightningModule):
         # Plain data: Hydra may hand in ListConfig / DictConfig, which checkpoints cannot
         # safely load.
         probe_archs = [a if isinstance(a, str) else dict(a) for a in probe_archs or []]
-        self.save_hyperparameters(ignore=["supernet", "optimizer", "scheduler"])
+        self.save_hyperparameters(
+            ignore=["supernet", "optimizer", "scheduler", *self.hparams_ignore]
+        )
         self.net = supernet
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.decision_labels = list(supernet.decisions)
@@ -84,11 +89,27 @@ class SupernetModule(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.contiguous(memory_format=self.memory_format))
 
+    def _weight_optimizer(self):
+        """The optimizer of the network's weights (the first, where a subclass adds more)."""
+        opts = self.optimizers()
+        return opts[0] if isinstance(opts, list) else opts
+
+    def _weight_update(self, opt) -> None:
+        """Clip the accumulated gradients, step the weights and the LR schedule."""
+        if self.hparams.grad_clip_norm is not None:
+            self.clip_gradients(
+                opt, gradient_clip_val=self.hparams.grad_clip_norm, gradient_clip_algorithm="norm"
+            )
+        opt.step()
+        sched = self.lr_schedulers()
+        if sched is not None:
+            sched.step()
+
     def training_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         x, y = batch
-        opt = self.optimizers()
+        opt = self._weight_optimizer()
         opt.zero_grad(set_to_none=True)
         paths = self.sampler.paths()
         total = torch.zeros((), device=x.device)
@@ -99,14 +120,7 @@ class SupernetModule(pl.LightningModule):
             self.manual_backward(loss)  # gradients of all m paths accumulate in .grad
             total += loss.detach()
             self.train_acc.update(logits.detach(), y)
-        if self.hparams.grad_clip_norm is not None:
-            self.clip_gradients(
-                opt, gradient_clip_val=self.hparams.grad_clip_norm, gradient_clip_algorithm="norm"
-            )
-        opt.step()
-        sched = self.lr_schedulers()
-        if sched is not None:
-            sched.step()
+        self._weight_update(opt)
         mean_loss = total / len(paths)
         self.log("train/loss", mean_loss, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)

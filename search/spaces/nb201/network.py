@@ -145,6 +145,7 @@ class NB201Network(nn.Module):
         self.classifier = nn.Linear(c_prev, num_classes)
         # Default path: the first candidate of each edge (the only one in a standalone net).
         self._active: tuple[str, ...] = tuple(c[0] for c in self.candidates)
+        self._built: tuple[tuple[str, ...], ...] = self.candidates  # ops that hold modules
 
     # Supernet protocol (search.spaces.base.Supernet) ----------------------------------
     @property
@@ -171,6 +172,26 @@ class NB201Network(nn.Module):
                     f"candidates {list(cands)}"
                 )
         self._active = ops
+
+    def restrict(self, decisions: Mapping[str, Sequence[str]]) -> None:
+        """Keep only these ops per edge (pruning): sampling and ``set_active`` see only them.
+
+        The modules of removed ops stay in place, unused, so parameter names, optimizer state
+        and checkpoints keep one shape across a prune; ``restrict`` to a superset (up to the
+        ops built at construction) undoes it.
+        """
+        new = []
+        for label, built in zip(DECISIONS, self._built, strict=True):
+            keep = tuple(op for op in built if op in decisions.get(label, ()))
+            if not keep:
+                raise ValueError(
+                    f"restricting edge {label} to {list(decisions.get(label, ()))} leaves no op; "
+                    f"the network holds {list(built)}"
+                )
+            new.append(keep)
+        self.candidates = tuple(new)
+        if any(op not in c for op, c in zip(self._active, self.candidates, strict=True)):
+            self._active = tuple(c[0] for c in self.candidates)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
