@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hardware.energy import nvml_handle, start_nvml
+
 if TYPE_CHECKING:
     from hardware.dvfs.space import DvfsSpace
 
@@ -179,21 +181,8 @@ class NvmlClockBackend:
     def __init__(self, cuda_index: int = 0, mode: str = "locked", nvml: Any = None) -> None:
         if mode not in ("locked", "application"):
             raise ValueError(f"mode must be 'locked' or 'application', got {mode!r}")
-        if nvml is None:
-            try:
-                import pynvml as nvml
-            except ImportError:
-                raise DvfsUnavailable(
-                    "pynvml is not installed: pip install 'hwnas[gpu]' (nvidia-ml-py)"
-                ) from None
-        self.nvml, self.mode = nvml, mode
-        try:
-            nvml.nvmlInit()
-        except nvml.NVMLError as err:
-            raise DvfsUnavailable(f"NVML could not start: {err}") from None
-        from hardware.energy import nvml_handle
-
-        self.handle = nvml_handle(nvml, cuda_index)
+        self.nvml, self.mode = start_nvml(nvml, DvfsUnavailable), mode
+        self.handle = nvml_handle(self.nvml, cuda_index)
 
     def _call(self, fn: str, *args: Any) -> Any:
         nv = self.nvml
