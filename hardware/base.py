@@ -41,6 +41,9 @@ class Device(Protocol):
     ``power_w``); a metric that cannot be obtained is ``None`` (never an invented number) with
     the reason under ``<metric>_reason``, and the measurement settings (batch size, threads,
     resolution, frequency setting, device name, source) are recorded under ``settings``.
+    ``arch`` is a string or a mapping (:data:`Architecture`) that the device never parses: it
+    goes to the builder (``space.build_subnet``) or the table as given, caches key on
+    :func:`arch_cache_key`, and the result's ``"arch"`` is :func:`arch_record` (JSON-ready).
     """
 
     name: str
