@@ -1,6 +1,6 @@
 """LUT fidelity: SRCC between forward-hook-LUT-predicted and measured latency of random NB201 nets.
 
-Builds a latency LUT (hardware/lut.py) over ``--n-archs`` random NAS-Bench-201 networks (C=16,
+Builds a latency LUT (hardware/lut/) over ``--n-archs`` random NAS-Bench-201 networks (C=16,
 N=5 by default; ``--calibrate`` of them, spread over op-call counts, calibrate its per-call and
 fixed parts), then measures every network whole and compares.
 

@@ -1,6 +1,6 @@
 """Measured latency (and energy where readable) of NAS-Bench-201 networks on CPU or CUDA, as JSON.
 
-Runs the measured devices of ``hardware/measure.py`` on a few random NAS-Bench-201 networks
+Runs the measured devices of ``hardware/measure/`` on a few random NAS-Bench-201 networks
 (C=16, N=5) or any torchvision model, at one or more batch sizes, and prints one JSON document
 (also written to ``--out``). On a GPU machine (needs ``pip install nvidia-ml-py`` for energy):
 

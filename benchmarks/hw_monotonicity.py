@@ -23,9 +23,9 @@ from hardware.monotonicity import (  # noqa: E402
     plot_srcc_heatmap,
     select_proxy,
     srcc_matrix,
-    table_latencies,
 )
 from search.benchmarks import NB201Table  # noqa: E402
+from search.benchmarks.latencies import table_latencies  # noqa: E402
 
 
 def main() -> None:

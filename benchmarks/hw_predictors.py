@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hardware.predictors import KINDS, learning_curves, summarize_curves  # noqa: E402
 from search.benchmarks import NB201Table  # noqa: E402
+from search.predictor_analysis import KINDS, learning_curves, summarize_curves  # noqa: E402
 from search.predictors import PREDICTORS  # noqa: E402
 from search.spaces import create_space  # noqa: E402
 from search.spaces.nb201 import is_connected  # noqa: E402

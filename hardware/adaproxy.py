@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LinearRegression
 
-from search.pareto import to_minimization
+from hardware.monotonicity import spearman
 
 
 def op_features(X: np.ndarray, num_choices: Sequence[int]) -> np.ndarray:
@@ -134,8 +134,6 @@ class AdaProxy:
     def _loss(self, y: np.ndarray, pred: np.ndarray) -> float:
         if self.criterion == "mse":
             return float(np.mean((y - pred) ** 2))
-        from search.ranking import spearman
-
         r = spearman(pred, y)
         return 1.0 - (r if np.isfinite(r) else 0.0)
 
@@ -191,9 +189,8 @@ def remove_non_pareto(
         latency: their latencies measured on the target device (lower is better).
         acc_tol: accuracy difference treated as "the same or similar accuracy".
     """
-    F = to_minimization(
-        np.c_[np.asarray(accuracy, float), np.asarray(latency, float)], ["max", "min"]
-    )
+    # Minimisation form: accuracy (maximised) negated, latency as is.
+    F = np.c_[-np.asarray(accuracy, float), np.asarray(latency, float)]
     if np.isnan(F).any():
         raise ValueError("accuracy and latency must be measured (no NaN) for every candidate")
     neg_acc, lat = F[:, 0], F[:, 1]

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from torch import nn
 
 # Metric names every device uses; a device that cannot obtain one reports None plus a reason.
 METRICS = ("latency_ms", "energy_mj", "power_w")
+
+# An architecture is opaque to hardware: a benchmark's own string (NB201's ``|op~0|+...``) or a
+# mapping decision label -> choice. Devices never parse it: they key caches on
+# :func:`arch_cache_key`, record :func:`arch_record` and hand it to the builder or the table.
+Architecture = str | Mapping[str, Any]
+
+
+def arch_cache_key(arch: Architecture) -> str:
+    """A stable cache key: the string itself, or the mapping as sorted-key JSON."""
+    if isinstance(arch, str):
+        return arch
+    if isinstance(arch, Mapping):
+        return json.dumps(dict(arch), sort_keys=True)
+    raise TypeError(f"an architecture is a string or a mapping, got {type(arch).__name__}")
+
+
+def arch_record(arch: Architecture) -> str | dict[str, Any]:
+    """The architecture as it goes into a result: JSON-serialisable (a mapping becomes a dict)."""
+    arch_cache_key(arch)  # same type check
+    return arch if isinstance(arch, str) else dict(arch)
 
 
 @runtime_checkable
@@ -19,11 +41,14 @@ class Device(Protocol):
     ``power_w``); a metric that cannot be obtained is ``None`` (never an invented number) with
     the reason under ``<metric>_reason``, and the measurement settings (batch size, threads,
     resolution, frequency setting, device name, source) are recorded under ``settings``.
+    ``arch`` is a string or a mapping (:data:`Architecture`) that the device never parses: it
+    goes to the builder (``space.build_subnet``) or the table as given, caches key on
+    :func:`arch_cache_key`, and the result's ``"arch"`` is :func:`arch_record` (JSON-ready).
     """
 
     name: str
 
-    def metrics(self, arch: str, model: nn.Module | None = None) -> dict[str, Any]:
+    def metrics(self, arch: Architecture, model: nn.Module | None = None) -> dict[str, Any]:
         """Metrics of ``arch`` (built as ``model`` where the device must run it)."""
         ...
 
@@ -31,11 +56,11 @@ class Device(Protocol):
 class ModelBuilder(Protocol):
     """What a device needs to build a network from an architecture (e.g. ``NB201Space``)."""
 
-    def build_subnet(self, arch: str) -> nn.Module: ...
+    def build_subnet(self, arch: Architecture) -> nn.Module: ...
 
 
 def resolve_model(
-    arch: str, model: nn.Module | None, space: ModelBuilder | None, device: str
+    arch: Architecture, model: nn.Module | None, space: ModelBuilder | None, device: str
 ) -> nn.Module:
     """The network to run: ``model`` if given, else ``space.build_subnet(arch)``."""
     if model is not None:

@@ -108,18 +108,7 @@ class NvmlEnergyMeter:
     """
 
     def __init__(self, cuda_index: int = 0, nvml: Any = None) -> None:
-        if nvml is None:
-            try:
-                import pynvml as nvml
-            except ImportError:
-                raise EnergyUnavailable(
-                    "pynvml is not installed: pip install 'hwnas[gpu]' (nvidia-ml-py)"
-                ) from None
-        self.nvml = nvml
-        try:
-            nvml.nvmlInit()
-        except nvml.NVMLError as err:
-            raise EnergyUnavailable(f"NVML could not start: {err}") from None
+        self.nvml = nvml = start_nvml(nvml, EnergyUnavailable)
         self.handle = nvml_handle(nvml, cuda_index)
         try:
             nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
@@ -134,6 +123,25 @@ class NvmlEnergyMeter:
 
     def delta_mj(self, start: int, end: int) -> float:
         return float(end - start)
+
+
+def start_nvml(nvml: Any, error: type[Exception]) -> Any:
+    """The ``pynvml`` module (imported lazily unless injected), initialised.
+
+    Raises:
+        error: pynvml is not installed, or NVML cannot start (no driver / library).
+    """
+    if nvml is None:
+        try:
+            import pynvml as nvml
+        except ImportError:
+            hint = "pip install 'hwnas[gpu]' (nvidia-ml-py)"
+            raise error(f"pynvml is not installed: {hint}") from None
+    try:
+        nvml.nvmlInit()
+    except nvml.NVMLError as err:
+        raise error(f"NVML could not start: {err}") from None
+    return nvml
 
 
 def nvml_handle(nvml: Any, cuda_index: int) -> Any:

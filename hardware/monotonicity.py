@@ -1,31 +1,28 @@
 """Latency monotonicity across devices and proxy-device selection (One-Proxy, sections 3.3, 5.3).
 
 Two devices are latency-monotonic when they rank architectures alike; the degree is measured
-by Spearman's rank correlation (SRCC) of the architectures' latencies on the two devices.
+by Spearman's rank correlation (SRCC) of the architectures' latencies on the two devices. The
+functions take the latencies themselves (a frame with one column per device, one row per
+architecture, NaN = not measured), wherever they come from: a benchmark table, measurements.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from search.benchmarks import NB201Table
 
-
-def table_latencies(
-    table: NB201Table, devices: Sequence[str] | None = None, metric: str = "latency_ms"
-) -> pd.DataFrame:
-    """Latency (or another metric) of every table architecture on every device, NaN = unmeasured.
-
-    Returns:
-        A frame indexed by arch string with one column per device.
-    """
-    devices = list(table.devices if devices is None else devices)
-    cols = {d: table.frame[table.column(metric, d)].to_numpy(float) for d in devices}
-    return pd.DataFrame(cols, index=table.frame["arch_str"].to_numpy())
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (SRCC) of two score vectors; NaN when undefined (fewer than two
+    values, or a constant vector)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(stats.spearmanr(a, b).statistic)
 
 
 def srcc_matrix(latencies: pd.DataFrame | Mapping[str, np.ndarray], min_common: int = 3):
@@ -84,8 +81,6 @@ def estimate_srcc(
     Returns:
         ``mean``, ``std``, 5th / 95th percentiles of the estimates and the full-data ``srcc``.
     """
-    from scipy import stats
-
     a, b = np.asarray(a, float), np.asarray(b, float)
     keep = ~(np.isnan(a) | np.isnan(b))
     a, b = a[keep], b[keep]

@@ -1,18 +1,36 @@
-"""Benchmark-table device: NAS-Bench-201 latency and energy from the table's device columns.
+"""Benchmark-table device: latency and energy from a benchmark table's device columns.
 
-The NAS-Bench-201 table (``search.benchmarks.NB201Table``) holds measured latency for 29 device
-columns (HELP and HW-NAS-Bench releases) and energy for three (edgegpu, eyeriss, fpga). A value
-missing from the table is "not measured" and comes back as ``None`` with the reason, never 0.
+The table is passed in (``conf/hardware/table.yaml`` builds ``search.benchmarks.NB201Table``):
+the NAS-Bench-201 table holds measured latency for 29 device columns (HELP and HW-NAS-Bench
+releases) and energy for three (edgegpu, eyeriss, fpga). A value missing from the table is "not
+measured" and comes back as ``None`` with the reason, never 0.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from torch import nn
 
-from search.benchmarks import NB201Table
+from hardware.base import Architecture, arch_record
+
+
+class MetricTable(Protocol):
+    """What the device needs of a benchmark table (``search.benchmarks.NB201Table`` has it)."""
+
+    source: str
+
+    @property
+    def devices(self) -> list[str]: ...
+
+    @property
+    def columns(self) -> list[str]: ...
+
+    def column(self, metric: str, device: str | None = None) -> str: ...
+
+    def query(self, arch: Architecture, columns: Sequence[str]) -> dict[str, float | None]: ...
+
 
 # Where each column set came from, and the batch size where the release states it.
 _HELP_GPUS = ("1080ti", "2080ti", "titanx", "titanxp", "titan_rtx")
@@ -30,18 +48,14 @@ def device_info(device: str) -> dict[str, Any]:
     return {"release": "HELP (HayeonLee/HELP)", "batch_size": None}
 
 
-@lru_cache(maxsize=4)
-def _load(path: str | None) -> NB201Table:
-    return NB201Table.load(path)
-
-
 class TableDevice:
-    """A device whose metrics are looked up in the NAS-Bench-201 table.
+    """A device whose metrics are looked up in a benchmark table (the NAS-Bench-201 table).
 
     Args:
+        table: the table (:class:`MetricTable`: ``devices``, ``columns``, ``column``,
+            ``query``, ``source``); the table parses the architecture, the device does not.
         device: a device of the table (``latency_ms_<device>`` column), e.g. ``pixel3``,
             ``edgegpu``, ``1080ti_1``.
-        table_path: a CSV in the bundled layout; None uses the bundled table.
         name: device name recorded in results; defaults to ``table:<device>``.
         space: unused (the table needs no network); accepted so that every device config
             instantiates the same way, ``instantiate(cfg.hardware, space=space)``.
@@ -52,15 +66,15 @@ class TableDevice:
 
     def __init__(
         self,
+        table: MetricTable,
         device: str,
-        table_path: str | None = None,
         name: str | None = None,
         space: object | None = None,
     ) -> None:
-        self.table = _load(table_path)
+        self.table = table
         if device not in self.table.devices:
             raise KeyError(
-                f"unknown table device {device!r}; devices in the NAS-Bench-201 table: "
+                f"unknown table device {device!r}; devices in the table ({table.source}): "
                 f"{self.table.devices}"
             )
         self.device = device
@@ -69,14 +83,14 @@ class TableDevice:
         energy = f"energy_mj_{device}"
         self.energy_column = energy if energy in self.table.columns else None
 
-    def metrics(self, arch: str, model: nn.Module | None = None) -> dict[str, Any]:
+    def metrics(self, arch: Architecture, model: nn.Module | None = None) -> dict[str, Any]:
         """Table ``latency_ms`` / ``energy_mj`` of ``arch``; ``power_w`` = energy / latency.
 
         ``model`` is ignored: the table was measured on the benchmark's own network.
         """
         cols = [self.latency_column] + ([self.energy_column] if self.energy_column else [])
         row = self.table.query(arch, cols)
-        out: dict[str, Any] = {"arch": arch}
+        out: dict[str, Any] = {"arch": arch_record(arch)}
         lat = row[self.latency_column]
         out["latency_ms"] = lat
         if lat is None:

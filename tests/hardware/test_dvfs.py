@@ -18,6 +18,7 @@ from hardware.dvfs import (
     workload_profile,
 )
 from hardware.table import TableDevice
+from search.benchmarks import NB201Table
 from tests.hardware.fakes import FakeNVML
 
 TX2 = {
@@ -106,7 +107,7 @@ def test_workload_profile_counts_flops_and_bytes():
 
 
 def test_dvfs_device_over_table_column(space):
-    base = TableDevice("edgegpu")
+    base = TableDevice(NB201Table.bundled(), "edgegpu")
     frame = base.table.frame
     arch = frame.loc[frame["latency_ms_edgegpu"].notna(), "arch_str"].iloc[3]
     dev = DvfsDevice(base, DvfsModel(space), setting={"gpu": 750.0}, intensity=8.0)

@@ -13,6 +13,7 @@ from torch import nn
 from hardware.lut import (
     LatencyLUT,
     LUTDevice,
+    MissingOpsError,
     build_lut,
     op_signature,
     spanning_subset,
@@ -245,15 +246,84 @@ def test_refuses_to_mix_device_settings(tiny_space, tmp_path):
         LatencyLUT.load(tmp_path / "nope.json")
 
 
-def test_cli_builds_and_resumes(tmp_path, capsys):
-    from hardware.lut import main
+class WidthSpace:
+    """A builder of mapping architectures (decision label -> choice) that hardware never parses."""
 
-    argv = ["--channels", "4", "--cells", "1", "--n-archs", "3", "--calibrate", "1"]
-    argv += ["--out", str(tmp_path / "cli.json")]
-    main(argv)
-    first = json.loads(capsys.readouterr().out)
-    main(argv)  # rerun: everything is already timed and calibrated
-    second = json.loads(capsys.readouterr().out)
-    assert first["signatures"] == second["signatures"] > 0
-    assert first["fixed_ms"] == second["fixed_ms"] is not None
-    assert first["build_seconds"] == pytest.approx(second["build_seconds"], abs=1e-3)
+    def build_subnet(self, arch):
+        width = int(arch["width"])
+        act = nn.ReLU() if arch["act"] == "relu" else nn.Identity()
+        return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), act, nn.Conv2d(width, 4, 1))
+
+
+@pytest.fixture()
+def mapping_lut(tmp_path):
+    space = WidthSpace()
+    arch = {"width": "4", "act": "relu"}
+    path = tmp_path / "map.json"
+    build_lut([(arch, space.build_subnet(arch))], CPUDevice(resolution=8, **FAST), path)
+    return space, arch, path
+
+
+def test_lut_device_takes_a_mapping_arch_and_caches_on_its_content(mapping_lut):
+    space, arch, path = mapping_lut
+    device = LUTDevice(str(path), space=space)
+    out = device.metrics(arch)
+    assert out["arch"] == arch and json.loads(json.dumps(out))["arch"] == arch
+    assert out["latency_ms"] == pytest.approx(device.lut.predict(device.signatures(arch)))
+    reordered = {"act": "relu", "width": "4"}  # same architecture, other key order
+    assert device.metrics(reordered)["latency_op_sum_ms"] == out["latency_op_sum_ms"]
+    assert len(device._signatures) == 1  # one cache entry for both
+
+
+def test_missing_signature_error_names_ops_arch_file_and_remedy(mapping_lut):
+    space, _, path = mapping_lut
+    before = path.read_text()
+    device = LUTDevice(str(path), space=space)
+    wide = {"width": "6", "act": "relu"}
+    with pytest.raises(MissingOpsError) as info:
+        device.metrics(wide)
+    err = info.value
+    assert isinstance(err, KeyError)
+    msg = str(err)
+    assert "op signature(s) for architecture {'width': '6', 'act': 'relu'}" in msg
+    assert "are not in the LUT" in msg and str(path) in msg
+    assert "Conv2d(3, 6, kernel_size=(3, 3)" in msg  # the missing signature itself
+    assert "on_missing='measure'" in msg and "search.lut_cli" in msg  # how to measure them
+    assert err.signatures and all(s not in device.lut.ops for s in err.signatures)
+    assert path.read_text() == before  # the default never touches the file
+    with pytest.raises(ValueError, match="on_missing must be one of"):
+        LUTDevice(str(path), space=space, on_missing="guess")
+
+
+def test_on_missing_measure_extends_records_and_saves(mapping_lut):
+    space, arch, path = mapping_lut
+    known = set(LatencyLUT.load(path).ops)
+    timer = CountingCPU(resolution=8, **FAST)
+    device = LUTDevice(str(path), space=space, on_missing="measure", measure_device=timer)
+    wide = {"width": "6", "act": "none"}
+    out = device.metrics(wide)
+    saved = LatencyLUT.load(path)
+    new = set(saved.ops) - known
+    assert timer.timed == len(new) > 0 and out["latency_ms"] > 0
+    for sig in new:
+        entry = saved.ops[sig]
+        assert entry["source"] == "on_demand" and entry["measured_at"].endswith("Z"), sig
+        assert entry["count"] >= 3
+    assert all("source" not in saved.ops[s] for s in known)  # built entries are unchanged
+    assert out["latency_op_sum_ms"] == pytest.approx(saved.op_sum(device.signatures(wide)))
+    device.metrics(wide)
+    assert timer.timed == len(new)  # nothing left to measure
+    # With no measuring device given, one is rebuilt from the LUT's own settings.
+    rebuilt = LUTDevice(str(path), space=space, on_missing="measure")
+    assert rebuilt.metrics({"width": "5", "act": "relu"})["latency_ms"] > 0
+    assert len(LatencyLUT.load(path).ops) > len(saved.ops)
+
+
+def test_on_missing_measure_refuses_other_device_settings(mapping_lut):
+    space, _, path = mapping_lut
+    before = path.read_text()
+    other = CountingCPU(resolution=8, batch_size=2, **FAST)  # not the LUT's batch size
+    device = LUTDevice(str(path), space=space, on_missing="measure", measure_device=other)
+    with pytest.raises(ValueError, match="different device settings.*batch_size"):
+        device.metrics({"width": "6", "act": "relu"})
+    assert other.timed == 0 and path.read_text() == before  # nothing timed, file unchanged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -85,6 +86,24 @@ def test_device_builds_network_from_space_or_asks_for_one():
     assert dev.metrics("t")["arch"] == "t"
     with pytest.raises(ValueError, match="needs the built model"):
         CPUDevice(energy=False, **FAST).metrics("t")
+
+
+def test_cpu_device_takes_a_mapping_arch_without_parsing_it():
+    class MappingSpace:  # a builder of architectures given as decision label -> choice
+        def __init__(self):
+            self.seen = []
+
+        def build_subnet(self, arch):
+            self.seen.append(arch)
+            return tiny() if arch["size"] == "small" else big()
+
+    space = MappingSpace()
+    dev = CPUDevice(energy=False, space=space, **FAST)
+    arch = {"size": "small", "act": "relu"}
+    out = dev.metrics(arch)
+    assert space.seen == [arch]  # handed to the builder as given
+    assert out["arch"] == arch and out["latency_ms"] > 0
+    assert json.loads(json.dumps(out))["arch"] == arch  # the result is JSON-serialisable
 
 
 def test_stopping_rule_and_statistics():

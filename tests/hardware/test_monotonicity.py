@@ -11,10 +11,11 @@ from hardware.monotonicity import (
     estimate_srcc,
     plot_srcc_heatmap,
     select_proxy,
+    spearman,
     srcc_matrix,
-    table_latencies,
 )
 from search.benchmarks import NB201Table
+from search.benchmarks.latencies import table_latencies
 
 
 def test_srcc_matrix_matches_scipy_pairwise():
@@ -71,3 +72,10 @@ def test_table_matrix_and_heatmap(tmp_path):
     )
     path = plot_srcc_heatmap(m, tmp_path / "srcc.png", title="test")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_spearman_matches_scipy_and_is_nan_when_undefined():
+    rng = np.random.default_rng(3)
+    a, b = rng.random(30), rng.random(30)
+    assert spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)
+    assert np.isnan(spearman(np.ones(5), b[:5])) and np.isnan(spearman(a[:1], b[:1]))

@@ -1,18 +1,11 @@
-"""Latency predictors: LUT-sum recovers per-op costs; learning curves follow the Intel protocol."""
+"""LUT-sum latency predictor: recovers per-op costs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hardware.predictors import (
-    KINDS,
-    LutSumPredictor,
-    learning_curves,
-    make_latency_predictor,
-    summarize_curves,
-)
-from search.benchmarks import NB201Table
+from hardware.predictors import LutSumPredictor
 from search.spaces import create_space
 
 
@@ -30,37 +23,3 @@ def test_lut_sum_recovers_per_op_costs(encodings):
     assert model.predict(encodings[100:]) == pytest.approx(y[100:])
     with pytest.raises(ValueError, match="sharing one op set"):
         LutSumPredictor((5, 4)).fit(encodings[:, :2], y)
-
-
-def test_learning_curves_protocol(encodings):
-    y = 1.0 + np.array([0.0, 0.1, 0.7, 2.5, 0.4])[encodings].sum(1)
-    y[::50] = np.nan  # unmeasured rows are dropped, never used as zeros
-    curves = learning_curves(
-        encodings,
-        y,
-        (5,) * 6,
-        kinds=("ridge", "lut_sum"),
-        sizes=(100, 200),
-        trials=2,
-        test_size=300,
-    )
-    assert len(curves) == 2 * 2 * 2
-    summary = summarize_curves(curves).set_index(["kind", "n_train"])
-    assert summary.loc[("lut_sum", 100), "mape_mean"] < 1e-6  # exact model of this target
-    assert summary.loc[("ridge", 200), "kendall_tau_mean"] > 0.95
-    with pytest.raises(ValueError, match="measured rows"):
-        learning_curves(encodings, y, (5,) * 6, sizes=(1000,), test_size=500)
-    with pytest.raises(ValueError, match="unknown predictor"):
-        make_latency_predictor("xgboost", (5,) * 6)
-    assert set(KINDS) == {"ridge", "svr", "mlp", "gp", "lut_sum"}
-
-
-def test_lut_sum_ranks_real_pixel3_latency():
-    table = NB201Table.bundled()
-    space = create_space("nb201")
-    X = np.stack([space.encode(a) for a in table.frame["arch_str"]])
-    y = table.frame["latency_ms_pixel3"].to_numpy()
-    curves = learning_curves(
-        X, y, (5,) * 6, kinds=("lut_sum",), sizes=(200,), trials=1, test_size=2000
-    )
-    assert curves["kendall_tau"].iloc[0] > 0.7

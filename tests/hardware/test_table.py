@@ -7,11 +7,17 @@ import pytest
 
 from hardware.base import Device
 from hardware.table import TableDevice
+from search.benchmarks import NB201Table
 
 
 @pytest.fixture(scope="module")
-def edgegpu() -> TableDevice:
-    return TableDevice("edgegpu")
+def table() -> NB201Table:
+    return NB201Table.bundled()
+
+
+@pytest.fixture(scope="module")
+def edgegpu(table) -> TableDevice:
+    return TableDevice(table, "edgegpu")
 
 
 def test_values_come_from_the_table(edgegpu):
@@ -36,8 +42,8 @@ def test_not_measured_is_none_with_reason(edgegpu):
     assert "not measured on edgegpu" in out["latency_ms_reason"]
 
 
-def test_latency_only_device_and_batch_size():
-    dev = TableDevice("1080ti_32")
+def test_latency_only_device_and_batch_size(table):
+    dev = TableDevice(table, "1080ti_32")
     arch = dev.table.arch_of(123)
     out = dev.metrics(arch)
     assert out["latency_ms"] == pytest.approx(
@@ -45,12 +51,12 @@ def test_latency_only_device_and_batch_size():
     )
     assert out["energy_mj"] is None and "no energy column" in out["energy_mj_reason"]
     assert out["settings"]["batch_size"] == 32
-    assert TableDevice("essential_ph_1").metrics(arch)["settings"]["batch_size"] is None
+    assert TableDevice(table, "essential_ph_1").metrics(arch)["settings"]["batch_size"] is None
     assert not np.isnan(out["latency_ms"])
 
 
-def test_unknown_device_lists_valid_ones():
+def test_unknown_device_lists_valid_ones(table):
     with pytest.raises(KeyError, match=r"unknown table device 'pixel9'.*pixel3"):
-        TableDevice("pixel9")
+        TableDevice(table, "pixel9")
     with pytest.raises(ValueError, match="malformed"):
-        TableDevice("pixel3").metrics("|conv~0|")
+        TableDevice(table, "pixel3").metrics("|conv~0|")
