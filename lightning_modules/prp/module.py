@@ -74,6 +74,7 @@ class PRPModule(SupernetModule):
         ref_samples: sub-networks pre-sampled once for the HVI reference point (their worst
             value on every objective, a low-accuracy high-latency corner).
         heldout_archs: architectures never sampled for the alpha loss (the scored ones).
+        selection_threshold: final selection keeps the ops within this alpha of the best.
         init_from: a step-1 checkpoint whose ``net.*`` weights start this run.
         max_draws: draws allowed per sample before giving up (unmeasured or held-out archs).
         **kwargs: passed to :class:`SupernetModule` (sampler, grad clip, probes, seed, ...).
@@ -104,6 +105,7 @@ class PRPModule(SupernetModule):
         min_ops: int = 1,
         ref_samples: int = 50,
         heldout_archs: Sequence[Mapping[str, Any]] = (),
+        selection_threshold: float = 0.05,
         init_from: str | None = None,
         max_draws: int = 100_000,
         **kwargs: Any,
@@ -329,8 +331,9 @@ class PRPModule(SupernetModule):
         alpha = torch.where(self.alive, alpha, floor.expand_as(alpha))
         return path_scores(alpha, self.choice_indices(archs)).cpu().numpy()
 
-    def final_selection(self, threshold: float) -> dict[str, list[Any]]:
+    def final_selection(self, threshold: float | None = None) -> dict[str, list[Any]]:
         """Per decision, the alive ops whose alpha is within ``threshold`` of the best."""
+        threshold = self.hparams.selection_threshold if threshold is None else threshold
         out = {}
         for j, (label, c) in enumerate(zip(self.decision_labels, self.choices, strict=True)):
             a = self.alpha.detach()[j, : len(c)].cpu().numpy()
