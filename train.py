@@ -22,7 +22,13 @@ log = logging.getLogger("train")
 
 
 def rank_subnets(
-    cfg: DictConfig, module, datamodule, archs: list[str], out_dir: Path, device: torch.device
+    cfg: DictConfig,
+    module,
+    datamodule,
+    space,
+    archs: list[str],
+    out_dir: Path,
+    device: torch.device,
 ) -> dict:
     """Score ``archs`` from the shared weights and correlate with the benchmark's ground truth."""
     ev = cfg.evaluation
@@ -41,8 +47,13 @@ def rank_subnets(
     cost = table.values(archs, ev.cost_metric) if ev.cost_metric else None
     report = ranking_report(est, true, cost)
     report["mean_subnet_acc"] = float(est.mean())
+    extras = {}
+    if hasattr(module, "ranking_summary"):  # e.g. PRP-NAS: alpha scores, selection, pruning
+        extras = module.ranking_summary([space.parse(a) for a in archs], true, cost)
+        report.update({k: v for k, v in extras.items() if isinstance(v, float)})
+        extras = {k: v for k, v in extras.items() if not isinstance(v, float)}
     rows = [[a, r["acc_top1"], t, c] for a, r, t, c in zip(archs, results, true, cost, strict=True)]
-    return {"metrics": report, "rows": rows, "table_source": table.source}
+    return {"metrics": report, "rows": rows, "table_source": table.source, "extras": extras}
 
 
 def _take(loader, n: int | None):
@@ -72,8 +83,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for a in space.sample_unique(np.random.default_rng(ev.arch_seed), ev.num_archs)
     ]
     log.info("Instantiating model <%s> (sampler=%s)", cfg.model._target_, cfg.model.sampler)
+    # a model that learns from ground-truth ranks (PRP-NAS) never sees the ranked architectures
+    heldout = {}
+    if "heldout_archs" in cfg.model:
+        heldout["heldout_archs"] = [space.parse(a) for a in archs]
     module = hydra.utils.instantiate(
-        cfg.model, supernet=space.build_supernet(), probe_archs=archs[: ev.num_probe_archs]
+        cfg.model,
+        supernet=space.build_supernet(),
+        probe_archs=archs[: ev.num_probe_archs],
+        **heldout,
     )
     logger = hydra.utils.instantiate(cfg.logger)
     callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()]
@@ -94,9 +112,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         }
         if ev.num_archs > 0:
             ranked = rank_subnets(
-                cfg, module, datamodule, archs, out_dir, trainer.strategy.root_device
+                cfg, module, datamodule, space, archs, out_dir, trainer.strategy.root_device
             )
-            summary.update(ranked["metrics"], gt_table=ranked["table_source"])
+            summary.update(ranked["metrics"], gt_table=ranked["table_source"], **ranked["extras"])
             logger.log_metrics({f"rank/{k}": v for k, v in ranked["metrics"].items()})
             _log_table(logger, ranked["rows"], [ev.gt_metric, ev.cost_metric])
         ckpt_cb = trainer.checkpoint_callback

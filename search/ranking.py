@@ -59,3 +59,21 @@ def ranking_report(
         out["kendall_tau_pareto"] = kendall_tau_b(est_ranks, true_ranks)
         out["n_pareto"] = int(keep.sum())
     return out
+
+
+def pareto_score_report(
+    scores: np.ndarray, true_acc: np.ndarray, cost: np.ndarray
+) -> dict[str, float]:
+    """Correlation of a predicted Pareto score (higher = better rank) with the true Pareto ranks.
+
+    For estimators that score the Pareto rank directly (PRP-NAS's sum of alphas) rather than
+    accuracy: ``kendall_tau_pareto_score`` is tau-b between the scores and the negated Pareto
+    ranks of (true_acc, cost), over the rows where cost was measured.
+    """
+    scores, true_acc, cost = (np.asarray(v, float) for v in (scores, true_acc, cost))
+    keep = ~np.isnan(cost)
+    true_ranks = pareto_ranks(np.c_[-true_acc[keep], cost[keep]])
+    return {
+        "kendall_tau_pareto_score": kendall_tau_b(scores[keep], -true_ranks),
+        "kendall_tau_acc_score": kendall_tau_b(scores, true_acc),
+    }

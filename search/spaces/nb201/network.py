@@ -165,7 +165,8 @@ class NB201Network(nn.Module):
     def set_active(self, arch: str | Mapping[str, str] | Sequence[str]) -> None:
         """Activate one path: an arch string, a mapping edge -> op or six ops in edge order."""
         ops = ops_of(arch)
-        for edge, op, cands in zip(EDGES, ops, self.candidates, strict=True):
+        # any op that holds modules runs, pruned ones included (scoring a held-out arch)
+        for edge, op, cands in zip(EDGES, ops, self._built, strict=True):
             if op not in cands:
                 raise ValueError(
                     f"op {op!r} on edge {edge[0]}<-{edge[1]} is not in this network's "
@@ -174,7 +175,7 @@ class NB201Network(nn.Module):
         self._active = ops
 
     def restrict(self, decisions: Mapping[str, Sequence[str]]) -> None:
-        """Keep only these ops per edge (pruning): sampling and ``set_active`` see only them.
+        """Keep only these ops per edge (pruning): ``decisions`` and ``sample`` see only them.
 
         The modules of removed ops stay in place, unused, so parameter names, optimizer state
         and checkpoints keep one shape across a prune; ``restrict`` to a superset (up to the
