@@ -65,6 +65,8 @@ class PRPModule(SupernetModule):
         alpha_optimizer: partial optimizer of alpha.
         fair_epochs: ``N_f``, FairNAS epochs before Pareto training (0 with ``init_from``).
         n_sampled: ``n``, sub-networks sampled per alpha step.
+        alpha_iters: alpha updates per Pareto epoch, each on a fresh sample (the paper: 1; a
+            CPU budget with few epochs needs more, see docs/training.md).
         top_n: ``N``, size of the top sets whose op counts eq. 2 compares.
         margin: ``m`` of eq. 2.
         listwise_weight: weight of the listwise loss.
@@ -97,6 +99,7 @@ class PRPModule(SupernetModule):
         scheduler: Callable[..., Any] | None = None,
         fair_epochs: int = 20,
         n_sampled: int = 50,
+        alpha_iters: int = 1,
         top_n: int = 10,
         margin: float = 1.0,
         listwise_weight: float = 1.0,
@@ -116,10 +119,15 @@ class PRPModule(SupernetModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(supernet, optimizer, scheduler, **kwargs)
-        if fair_epochs < 0 or not 0 < top_n <= n_sampled or prune_every < 1 or min_ops < 1:
+        if (
+            fair_epochs < 0
+            or not 0 < top_n <= n_sampled
+            or min(prune_every, min_ops, alpha_iters) < 1
+        ):
             raise ValueError(
-                "need fair_epochs >= 0, 0 < top_n <= n_sampled, prune_every >= 1, min_ops >= 1; "
-                f"got {fair_epochs}, {top_n}, {n_sampled}, {prune_every}, {min_ops}"
+                "need fair_epochs >= 0, 0 < top_n <= n_sampled, prune_every, min_ops and "
+                f"alpha_iters >= 1; got {fair_epochs}, {top_n}, {n_sampled}, {prune_every}, "
+                f"{min_ops}, {alpha_iters}"
             )
         self.rank_source = rank_source
         self.objectives = parse_objectives(objectives)
@@ -251,37 +259,46 @@ class PRPModule(SupernetModule):
         total = hp.listwise_weight * listwise + hp.hinge_weight * hinge
         return {"listwise": listwise, "hinge": hinge, "total": total}
 
-    def alpha_step(self) -> None:
-        """One alpha update on a fresh ranked sample (step 2), then HVI pruning (step 3)."""
+    def alpha_step(self, optimizer: torch.optim.Optimizer | None = None) -> dict[str, float]:
+        """One Pareto epoch's alpha training (step 2), then HVI pruning (step 3).
+
+        ``alpha_iters`` updates, each on a fresh ranked sample; pruning uses the last sample.
+        ``optimizer`` defaults to the module's alpha optimizer (given: the module runs without
+        a trainer, as the alpha-ranking benchmark does). Returns the last losses.
+        """
         hp = self.hparams
         if self.ref_point is None:
             _, F_ref = self.sample_measured(hp.ref_samples)
             self.ref_point = F_ref.max(0)
-        archs, F = self.sample_measured(hp.n_sampled)
-        ranks = pareto_ranks(F)
-        choices = self.choice_indices(archs)
-        opts = self.optimizers()
-        alpha_opt = opts[1] if isinstance(opts, list) else opts
-        alpha_opt.zero_grad(set_to_none=True)
-        losses = self.alpha_losses(choices, ranks)
-        self.manual_backward(losses["total"])
-        with torch.no_grad():  # pruned ops keep their alpha
-            self.alpha.grad.masked_fill_(~self.alive, 0.0)
-        alpha_opt.step()
+        if optimizer is None:
+            opts = self.optimizers()
+            optimizer = opts[1] if isinstance(opts, list) else opts
+        for _ in range(hp.alpha_iters):
+            archs, F = self.sample_measured(hp.n_sampled)
+            ranks = pareto_ranks(F)
+            choices = self.choice_indices(archs)
+            optimizer.zero_grad(set_to_none=True)
+            losses = self.alpha_losses(choices, ranks)
+            if self._trainer is not None:
+                self.manual_backward(losses["total"])
+            else:
+                losses["total"].backward()
+            with torch.no_grad():  # pruned ops keep their alpha
+                self.alpha.grad.masked_fill_(~self.alive, 0.0)
+            optimizer.step()
         pareto_epoch = self.alpha_steps
         self.alpha_steps += 1
-        self.log_dict(
-            {f"prp/{k}_loss": v.detach() for k, v in losses.items()},
-            on_step=False,
-            on_epoch=True,
-        )
-        self._log_alpha()
+        last = {f"prp/{k}_loss": float(v.detach()) for k, v in losses.items()}
+        if self._trainer is not None:
+            self.log_dict(last, on_step=False, on_epoch=True)
+            self._log_alpha()
         if (
             hp.prune
             and pareto_epoch >= hp.prune_start_epoch
             and (pareto_epoch - hp.prune_start_epoch) % hp.prune_every == 0
         ):
             self.prune(F, choices.cpu().numpy(), ranks)
+        return last
 
     # ------------------------------------------------------------------ pruning
     def prune(self, F: np.ndarray, choices: np.ndarray, ranks: np.ndarray) -> dict[str, Any]:
@@ -302,7 +319,7 @@ class PRPModule(SupernetModule):
         }
         self._apply_alive(torch.as_tensor(keep, device=self.alive.device))
         event = {
-            "epoch": int(self.current_epoch),
+            "epoch": int(self.current_epoch) if self._trainer is not None else self.alpha_steps,
             "removed": {k: v for k, v in removed.items() if v},
             "selected": len(selected),
             "alive": self.alive_ops(),
@@ -310,7 +327,8 @@ class PRPModule(SupernetModule):
         self.prune_events.append(event)
         n_removed = sum(len(v) for v in removed.values())
         log.info("HVI pruning at epoch %d removed %d ops: %s", event["epoch"], n_removed, removed)
-        self.log("prp/alive_ops", float(self.alive.sum()), on_step=False, on_epoch=True)
+        if self._trainer is not None:
+            self.log("prp/alive_ops", float(self.alive.sum()), on_step=False, on_epoch=True)
         return event
 
     def _apply_alive(self, alive: torch.Tensor) -> None:
