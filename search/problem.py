@@ -91,14 +91,6 @@ class SearchProblem:
         self.n_validated = 0
         self.trace: list[tuple[int, str]] = []  # (n_validated after, arch) per validation
 
-    # State (checkpointed with the tactic) --------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {"seen": dict(self.seen), "n_validated": self.n_validated, "trace": list(self.trace)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.seen, self.n_validated = dict(state["seen"]), state["n_validated"]
-        self.trace = list(state["trace"])
-
     def use_space(self, space: Space) -> None:
         """Search a different encoding of the same architectures (e.g. a PopDB-reduced space)."""
         self.space = space
