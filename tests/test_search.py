@@ -139,6 +139,22 @@ def test_a_hardware_device_plugs_in_as_the_latency_source(tmp_path):
         )
 
 
+def test_table_accuracy_with_a_device_on_another_network_size_is_refused(tmp_path):
+    overrides = ["space=nb201_cpu", "hardware=cpu", "objectives.latency.device=cpu"]
+    with pytest.raises(ValueError, match=r"acc_top1 from the NAS-Bench-201 table at channels=16, "
+                       r"cells_per_stage=5; latency_ms_cpu from device 'cpu' at channels=16, "
+                       r"cells_per_stage=1"):  # fmt: skip
+        search_script.search(_cfg(tmp_path, *FAST, *overrides))
+
+
+def test_resume_true_with_nothing_to_resume_names_the_study_and_archive(tmp_path):
+    with pytest.raises(ValueError, match=r"resume=true but archive sqlite:///.*archive.sqlite "
+                       r"has no study 'search' to resume"):  # fmt: skip
+        search_script.search(_cfg(tmp_path, *FAST, "resume=true"))
+    summary = search_script.search(_cfg(tmp_path, *FAST, "budget=30", "resume=auto"))
+    assert summary["n_validated"] == 30
+
+
 def test_resume_through_the_entry_point(tmp_path):
     first = search_script.search(_cfg(tmp_path, *FAST, "budget=30"))
     with pytest.raises(ValueError, match="already exists.*resume=true"):

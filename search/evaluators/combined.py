@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from search.evaluators.base import Evaluator, Metrics, Target
+from search.evaluators.sizes import Sized, check_one_network
 from search.objectives import Constraint, Objective
 
 
@@ -14,12 +15,16 @@ class CombinedEvaluator:
 
     Args:
         parts: evaluators in order of preference (e.g. a table for accuracy, then proxies).
+        allow_size_mismatch: search even when the parts' metrics come from networks of
+            different sizes (a warning instead of the error,
+            :func:`search.evaluators.sizes.check_one_network`).
     """
 
-    def __init__(self, parts: Sequence[Evaluator]) -> None:
+    def __init__(self, parts: Sequence[Evaluator], allow_size_mismatch: bool = False) -> None:
         if not parts:
             raise ValueError("a combined evaluator needs at least one part")
         self.parts = list(parts)
+        self.allow_size_mismatch = allow_size_mismatch
         self.name = "+".join(p.name for p in self.parts)
         self.kind = "+".join(sorted({getattr(p, "kind", "validation") for p in self.parts}))
 
@@ -39,6 +44,12 @@ class CombinedEvaluator:
             self.part_of(o)
         for c in constraints:
             self.part_of(c).check([], [c])
+        sizes: dict[str, Sized] = {}
+        for t in [*objectives, *constraints]:
+            part = self.part_of(t)
+            if hasattr(part, "network_sizes"):
+                sizes.update(part.network_sizes([t]))
+        check_one_network(sizes, self.allow_size_mismatch)
 
     def settings(self, targets: Sequence[Target]) -> dict[str, Any]:
         return {

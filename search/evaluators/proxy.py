@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from search.evaluators.base import Metrics, Target
+from search.evaluators.sizes import Sized, network_size
 from search.objectives import Constraint, Objective
 
 
@@ -37,6 +38,11 @@ class ProxyEvaluator:
                     f"proxy evaluator cannot serve {o.key!r}; valid metrics: {list(self.METRICS)} "
                     "(no device)"
                 )
+
+    def network_sizes(self, targets: Sequence[Target]) -> dict[str, Sized]:
+        """Per target, the size of the network it is counted on (where the space says)."""
+        size = network_size(self)
+        return {} if size is None else {t.key: (size, "the proxy's network") for t in targets}
 
     def settings(self, targets: Sequence[Target]) -> dict[str, Any]:
         keys = sorted(t.key for t in targets)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from search.evaluators.base import Metrics, Target, clean
+from search.evaluators.sizes import TABLE_NETWORK, Sized, check_one_network, network_size
 from search.objectives import Constraint, Objective
 
 
@@ -26,6 +27,9 @@ class TableEvaluator:
             that only need the arch string get ``model=None`` when it is not given.
         exclude_degenerate: leave rows at the minimum of an accuracy column (NAS-Bench-201's
             10% cells, where nothing reaches the output) out of :meth:`true_front` only.
+        allow_size_mismatch: search even when a device measures a network of another size
+            than the table's C=16, N=5 (a warning instead of the error,
+            :func:`search.evaluators.sizes.check_one_network`).
     """
 
     kind = "validation"
@@ -37,6 +41,7 @@ class TableEvaluator:
         devices: Mapping[str, Any] | None = None,
         model_builder: Callable[[str], Any] | None = None,
         exclude_degenerate: bool = True,
+        allow_size_mismatch: bool = False,
     ) -> None:
         from search.benchmarks import NB201Table
 
@@ -45,6 +50,7 @@ class TableEvaluator:
         self.devices = dict(devices or {})
         self.model_builder = model_builder
         self.exclude_degenerate = exclude_degenerate
+        self.allow_size_mismatch = allow_size_mismatch
         # the devices measuring metrics are part of what produced a result
         self.name = "+".join(["validation:nb201_table", *(f"device:{d}" for d in self.devices)])
         self._columns = [c for c in self.table.columns if c not in ("nb201_index", "arch_str")]
@@ -94,9 +100,24 @@ class TableEvaluator:
         raise KeyError(f"unknown device {device!r} for metric {metric!r}; valid devices: {devices}")
 
     # Interface ---------------------------------------------------------------------------
+    def network_sizes(self, targets: Sequence[Target]) -> dict[str, Sized]:
+        """Per target, the size of the network its values come from, where known: the table's
+        own for table columns, the space of the device's networks for a plugged-in device."""
+        out: dict[str, Sized] = {}
+        for t in targets:
+            if self.source(t.metric, t.device).startswith("device:"):
+                size = network_size(self.devices[t.device])
+                if size is not None:
+                    out[t.key] = (size, f"device {t.device!r}")
+            else:
+                out[t.key] = (dict(TABLE_NETWORK), "the NAS-Bench-201 table")
+        return out
+
     def check(self, objectives: Sequence[Objective], constraints: Sequence[Constraint]) -> None:
         for o in [*objectives, *constraints]:
             self.source(o.metric, o.device)
+        sizes = self.network_sizes([*objectives, *constraints])
+        check_one_network(sizes, self.allow_size_mismatch)
         for c in constraints:
             lo, hi = self.bounds(c)
             if (c.op == "<=" and lo > c.value) or (c.op == ">=" and hi < c.value):

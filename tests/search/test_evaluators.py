@@ -191,3 +191,33 @@ def test_function_evaluations_are_shared_by_the_same_function_only(tmp_path):
     assert other.stdout.strip() == function_fingerprint(toy_metrics)["code"]
     shared = FunctionEvaluator(toy_metrics, fingerprint=False).settings([ACC])
     assert shared == FunctionEvaluator(_cost_only_changed, fingerprint=False).settings([ACC])
+
+
+class SizedDevice(FakeDevice):
+    """A measuring device whose networks come from ``space`` (like hardware.measure's)."""
+
+    def __init__(self, space) -> None:
+        super().__init__()
+        self.space = space
+
+
+def test_table_accuracy_with_latency_of_another_network_size_is_refused():
+    lat = Objective("latency_ms", "min", "fake")
+    shallow = create_space("nb201", cells_per_stage=1)
+
+    def table(space, **kw):
+        return TableEvaluator(metric_columns={"acc_top1": "acc_cifar10_test"},
+                              devices={"fake": SizedDevice(space)}, **kw)  # fmt: skip
+
+    table(create_space("nb201")).check([ACC, lat], [])  # the table's own size: fine
+    match = (r"different sizes: acc_top1 from the NAS-Bench-201 table at channels=16, "
+             r"cells_per_stage=5; latency_ms_fake from device 'fake' at channels=16, "
+             r"cells_per_stage=1.*allow_size_mismatch=true")  # fmt: skip
+    with pytest.raises(ValueError, match=match):
+        table(shallow).check([ACC, lat], [])
+    with pytest.warns(UserWarning, match="different sizes"):
+        table(shallow, allow_size_mismatch=True).check([ACC, lat], [])
+    proxy = CombinedEvaluator([TableEvaluator(metric_columns={"acc_top1": "acc_cifar10_test"}),
+                               ProxyEvaluator(create_space("nb201", channels=8))])  # fmt: skip
+    with pytest.raises(ValueError, match="params_m from the proxy's network at channels=8"):
+        proxy.check([ACC, Objective("params_m", "min")], [])
