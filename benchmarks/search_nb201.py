@@ -55,6 +55,9 @@ VARIANTS = {
             "tactic.target=standard",
         ],
     ),
+    # conf/tactic/concurrent_paper.yaml: the paper's form with its population size c = 50 and
+    # a 250-generation inner NSGA-II (concurrent_alg1 keeps the default's batches of 25)
+    "concurrent_paper": ("concurrent", ["tactic=concurrent_paper"]),
     # ablations of the default ConcurrentNAS
     "concurrent_noanchor": ("concurrent", ["tactic.anchor=false"]),
     "concurrent_svr": ("concurrent", ["tactic.default_predictor=svr"]),
