@@ -44,6 +44,18 @@ class Space(Protocol):
     def sample(self, rng: np.random.Generator, n: int | None = None) -> str | list[str]: ...
 
 
+def arch_key(space: Any, arch: Any) -> str:
+    """The search's key of an architecture: ``space.serialize(arch)``, else ``arch`` itself."""
+    serialize = getattr(space, "serialize", None)
+    return arch if serialize is None else serialize(arch)
+
+
+def parse_key(space: Any, key: str) -> Any:
+    """The space's own form of a key: ``space.parse(key)``, else the key itself."""
+    parse = getattr(space, "parse", None)
+    return key if parse is None else parse(key)
+
+
 class BudgetExhausted(Exception):
     """Raised internally when the budget of validated evaluations is spent."""
 
@@ -106,14 +118,12 @@ class SearchProblem:
 
     # Architecture keys ---------------------------------------------------------------------
     def key(self, arch: Any) -> str:
-        """The search's key of an architecture: ``space.serialize(arch)``, else ``arch``."""
-        serialize = getattr(self.space, "serialize", None)
-        return arch if serialize is None else serialize(arch)
+        """The search's key of an architecture (:func:`arch_key`)."""
+        return arch_key(self.space, arch)
 
     def parse(self, key: str) -> Any:
-        """The space's own form of a key (what evaluators get): ``space.parse(key)``, else it."""
-        parse = getattr(self.space, "parse", None)
-        return key if parse is None else parse(key)
+        """The space's own form of a key, what evaluators get (:func:`parse_key`)."""
+        return parse_key(self.space, key)
 
     def sample(self, rng: np.random.Generator, n: int) -> list[str]:
         """Keys of ``n`` random architectures of the space (repeats possible)."""

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from search.archive import Archive
-from search.problem import SearchProblem
+from search.problem import SearchProblem, arch_key, parse_key
 from search.tactics.base import AlgorithmBuilder, Tactic
 
 log = logging.getLogger(__name__)
@@ -58,14 +58,12 @@ class ReducedSpace:
         )
 
     def serialize(self, arch: Any) -> str:
-        """The base space's key of an architecture (the arch itself if it has none)."""
-        serialize = getattr(self.base, "serialize", None)
-        return arch if serialize is None else serialize(arch)
+        """The base space's key of an architecture."""
+        return arch_key(self.base, arch)
 
     def parse(self, key: str) -> Any:
-        """The base space's own form of a key (the key itself if it has no ``parse``)."""
-        parse = getattr(self.base, "parse", None)
-        return key if parse is None else parse(key)
+        """The base space's own form of a key."""
+        return parse_key(self.base, key)
 
     def features(self, arch: str) -> np.ndarray:
         """The base space's predictor features (or its encoding)."""
