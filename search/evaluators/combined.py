@@ -15,16 +15,17 @@ class CombinedEvaluator:
 
     Args:
         parts: evaluators in order of preference (e.g. a table for accuracy, then proxies).
-        allow_size_mismatch: search even when the parts' metrics come from networks of
-            different sizes (a warning instead of the error,
-            :func:`search.evaluators.sizes.check_one_network`).
+
+    A part sees all of its own targets at once in :meth:`check` (so a table part refuses a
+    device on another network size, :func:`search.evaluators.sizes.check_one_network`). Across
+    parts, proxy counts on a network of another size than the table's only warn: parameter and
+    FLOP counts keep their ranking across sizes (a small space counts fast), a latency does not.
     """
 
-    def __init__(self, parts: Sequence[Evaluator], allow_size_mismatch: bool = False) -> None:
+    def __init__(self, parts: Sequence[Evaluator]) -> None:
         if not parts:
             raise ValueError("a combined evaluator needs at least one part")
         self.parts = list(parts)
-        self.allow_size_mismatch = allow_size_mismatch
         self.name = "+".join(p.name for p in self.parts)
         self.kind = "+".join(sorted({getattr(p, "kind", "validation") for p in self.parts}))
 
@@ -40,16 +41,16 @@ class CombinedEvaluator:
         raise KeyError(f"no evaluator serves {target.key!r}: " + "; ".join(errors))
 
     def check(self, objectives: Sequence[Objective], constraints: Sequence[Constraint]) -> None:
-        for o in objectives:
-            self.part_of(o)
-        for c in constraints:
-            self.part_of(c).check([], [c])
+        owners = {t.key: self.part_of(t) for t in [*objectives, *constraints]}
         sizes: dict[str, Sized] = {}
-        for t in [*objectives, *constraints]:
-            part = self.part_of(t)
-            if hasattr(part, "network_sizes"):
-                sizes.update(part.network_sizes([t]))
-        check_one_network(sizes, self.allow_size_mismatch)
+        for part in self.parts:
+            objs = [o for o in objectives if owners[o.key] is part]
+            cons = [c for c in constraints if owners[c.key] is part]
+            if objs or cons:
+                part.check(objs, cons)
+                if hasattr(part, "network_sizes"):
+                    sizes.update(part.network_sizes([*objs, *cons]))
+        check_one_network(sizes, allow_size_mismatch=True)  # across parts: warn only
 
     def settings(self, targets: Sequence[Target]) -> dict[str, Any]:
         return {
