@@ -61,7 +61,8 @@ class SearchState:
             return StateError(
                 f"cannot resume study {study!r} in archive {url}: its checkpoint row {why}; "
                 f"expected {expected}. The row is not loaded (a checkpoint is data, never code); "
-                "start a new study, or delete the row to resume by replaying from step 0"
+                "start a new study, or delete the row to continue this one from its archived "
+                "evaluations (replayed from step 0; those the replay does not re-see count as paid)"
             )
 
         raw = bytes(blob) if isinstance(blob, (bytes, bytearray, memoryview)) else blob
