@@ -1,7 +1,10 @@
-"""One network behind every metric: a search whose accuracy comes from the NAS-Bench-201 table
-(networks trained at C=16, N=5) while latency is measured on a differently sized network
-optimises a front that no real network has, so the table evaluator refuses a device on another
-network size unless told (``allow_size_mismatch``); proxy counts on another size only warn."""
+"""One network behind every metric: refuse table accuracy paired with another network's cost.
+
+A search whose accuracy comes from the NAS-Bench-201 table (networks trained at C=16, N=5)
+while latency is measured on a differently sized network optimises a front that no real
+network has, so the table evaluator refuses a device on another network size unless told
+(``allow_size_mismatch``); proxy counts on another size only warn.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""Candidates from weak predictors: fitted predictors, predicted objective matrices, the inner
-evolutionary search on them and the Hamming neighbourhood of the validated front."""
+"""Candidate architectures from weak predictors (ConcurrentNAS, predictor search).
+
+Fitted predictors, predicted objective matrices, the inner evolutionary search on them and the
+Hamming neighbourhood of the validated front.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""ConcurrentNAS (Intel Algorithm 1, section 4.5): validate, retrain weak predictors, search
-on them, select the next batch to validate."""
+"""ConcurrentNAS (Intel Algorithm 1, section 4.5): validation interleaved with weak predictors.
+
+Each round validates a batch, retrains the predictors on everything validated, searches on
+them and selects the next batch.
+"""
 
 from __future__ import annotations
 
@@ -37,8 +40,8 @@ class ConcurrentNAS(Tactic):
     reliable, more so once each prediction is ``anchor``-ed on its nearest validated
     architecture. The defaults are the best measured on NAS-Bench-201 (neighbourhood 1,
     anchored Gaussian processes on power-transformed targets, no inner search); the paper's
-    literal form is ``inner_generations=200, neighbourhood=0, believer=True, anchor=False,
-    default_predictor="ridge", target="standard"``.
+    literal form is ``inner_generations > 200, neighbourhood=0, believer=True, anchor=False,
+    default_predictor="ridge", target="standard"`` (``conf/tactic/concurrent_paper.yaml``).
 
     Args:
         algorithm: inner evolutionary algorithm builder (NSGA-II in the paper).

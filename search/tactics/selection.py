@@ -1,5 +1,8 @@
-"""Batch selection over the validated front: greedy hypervolume improvement (HVI), expected
-HVI under the predictors' uncertainty, and the normalisation / reach boxes they work in."""
+"""Batch selection over the validated front by (expected) hypervolume improvement.
+
+Greedy hypervolume improvement (HVI), expected HVI under the predictors' uncertainty, and the
+normalisation / reach boxes they work in.
+"""
 
 from __future__ import annotations
 
