@@ -35,6 +35,7 @@ from pymoo.indicators.hv import HV  # noqa: E402
 
 from search.archive import Archive  # noqa: E402
 from search.benchmarks import NB201Table  # noqa: E402
+from search.problem import arch_key  # noqa: E402
 
 CHECKPOINTS = (50, 100, 150, 200, 300, 500)
 TARGETS = (0.95, 0.98, 0.99)
@@ -55,6 +56,9 @@ VARIANTS = {
             "tactic.target=standard",
         ],
     ),
+    # conf/tactic/concurrent_paper.yaml: the paper's form with its population size c = 50 and
+    # a 250-generation inner NSGA-II (concurrent_alg1 keeps the default's batches of 25)
+    "concurrent_paper": ("concurrent", ["tactic=concurrent_paper"]),
     # ablations of the default ConcurrentNAS
     "concurrent_noanchor": ("concurrent", ["tactic.anchor=false"]),
     "concurrent_svr": ("concurrent", ["tactic.default_predictor=svr"]),
@@ -131,9 +135,10 @@ class TrueFront:
 
 
 def archs_of(space, X: np.ndarray) -> list[str]:
-    """Architectures of predictor feature rows (the features start with the encoding)."""
+    """Architecture keys (the table's strings) of predictor feature rows (the features start
+    with the encoding)."""
     n_edges = len(space.decisions)
-    return [space.decode(x[:n_edges]) for x in np.asarray(X)]
+    return [arch_key(space, space.decode(x[:n_edges])) for x in np.asarray(X)]
 
 
 class OraclePredictor:

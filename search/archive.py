@@ -6,8 +6,8 @@ any server database by URL (``postgresql://...``) when many workers share one ar
 
 An evaluation is keyed by (architecture, evaluator settings): the same architecture is never
 validated twice under the same settings, whichever study asked first. A study is one search;
-it owns the evaluations it paid for (its budget) and a checkpoint of its search state, so a
-killed search resumes where it stopped.
+it owns the evaluations it paid for (its budget) and a checkpoint of its search state (JSON
+data, ``search.checkpoint``, never code), so a killed search resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -263,7 +263,11 @@ class Archive:
 
     # Search checkpoints --------------------------------------------------------------------
     def save_state(self, study: str, step: int, blob: bytes) -> None:
-        """Checkpoint a study's search state (replaces the previous one)."""
+        """Checkpoint a study's search state (replaces the previous one).
+
+        ``blob`` is the caller's payload; the search writes :class:`search.checkpoint.SearchState`
+        JSON and refuses anything else on resume.
+        """
         with Session(self.engine) as session:
             session.merge(_StateRow(study=study, step=step, blob=blob, updated_at=time.time()))
             session.commit()

@@ -3,6 +3,12 @@
 Every real evaluation goes through :meth:`SearchProblem.evaluate`, which serves repeats from
 the archive, stores each new evaluation as soon as it finishes and counts it against the budget,
 so no tactic or algorithm can validate an architecture twice or overspend.
+
+The problem is also the boundary between the search and the space's own architecture form
+(a string, or a mapping of decision -> choice): the search layer (archive ``arch`` column,
+``seen``, tactics) works with *keys*, the space's serialized string form
+(``space.serialize(arch)`` where the space has it, else the architecture itself), and only the
+space and the evaluators see the parsed form (``space.parse(key)``, else the key).
 """
 
 from __future__ import annotations
@@ -22,7 +28,11 @@ from search.pareto import non_dominated_mask, to_minimization
 
 
 class Space(Protocol):
-    """What a search needs from a search space (``NB201Space`` is one; users bring their own)."""
+    """What a search needs from a search space (``NB201Space`` is one; users bring their own).
+
+    Optional: ``serialize(arch) -> str`` and ``parse(key) -> arch`` when the space's own
+    architecture form is not a string (the search stores and compares the string).
+    """
 
     @property
     def decisions(self) -> dict[str, Sequence[Any]]: ...
@@ -32,6 +42,18 @@ class Space(Protocol):
     def decode(self, vector: Sequence[int]) -> str: ...
 
     def sample(self, rng: np.random.Generator, n: int | None = None) -> str | list[str]: ...
+
+
+def arch_key(space: Any, arch: Any) -> str:
+    """The search's key of an architecture: ``space.serialize(arch)``, else ``arch`` itself."""
+    serialize = getattr(space, "serialize", None)
+    return arch if serialize is None else serialize(arch)
+
+
+def parse_key(space: Any, key: str) -> Any:
+    """The space's own form of a key: ``space.parse(key)``, else the key itself."""
+    parse = getattr(space, "parse", None)
+    return key if parse is None else parse(key)
 
 
 class BudgetExhausted(Exception):
@@ -81,14 +103,6 @@ class SearchProblem:
         self.n_validated = 0
         self.trace: list[tuple[int, str]] = []  # (n_validated after, arch) per validation
 
-    # State (checkpointed with the tactic) --------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {"seen": dict(self.seen), "n_validated": self.n_validated, "trace": list(self.trace)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.seen, self.n_validated = dict(state["seen"]), state["n_validated"]
-        self.trace = list(state["trace"])
-
     def use_space(self, space: Space) -> None:
         """Search a different encoding of the same architectures (e.g. a PopDB-reduced space)."""
         self.space = space
@@ -101,6 +115,19 @@ class SearchProblem:
 
     def is_known(self, arch: str) -> bool:
         return arch in self.seen
+
+    # Architecture keys ---------------------------------------------------------------------
+    def key(self, arch: Any) -> str:
+        """The search's key of an architecture (:func:`arch_key`)."""
+        return arch_key(self.space, arch)
+
+    def parse(self, key: str) -> Any:
+        """The space's own form of a key, what evaluators get (:func:`parse_key`)."""
+        return parse_key(self.space, key)
+
+    def sample(self, rng: np.random.Generator, n: int) -> list[str]:
+        """Keys of ``n`` random architectures of the space (repeats possible)."""
+        return [self.key(a) for a in self.space.sample(rng, n)]
 
     def evaluate(self, archs: Sequence[str]) -> list[Evaluation]:
         """Evaluations of ``archs`` in order, validating only what the archive lacks.
@@ -120,7 +147,7 @@ class SearchProblem:
                 break
             if ev is None:
                 start = time.perf_counter()
-                metrics = self.evaluator.evaluate(arch, self.targets)
+                metrics = self.evaluator.evaluate(self.parse(arch), self.targets)
                 ev, paid = self.archive.add(
                     Evaluation(
                         arch=arch,
@@ -191,7 +218,8 @@ class SearchProblem:
             return X
         if len(X) == 0:
             return np.zeros((0, len(self.feature_choices)), dtype=np.int64)
-        return np.stack([np.asarray(featurize(a), dtype=np.int64) for a in self.decode(X)])
+        archs = [self.parse(k) for k in self.decode(X)]
+        return np.stack([np.asarray(featurize(a), dtype=np.int64) for a in archs])
 
     @property
     def feature_choices(self) -> list[int]:
@@ -199,12 +227,13 @@ class SearchProblem:
         return list(getattr(self.space, "feature_choices", self.num_choices))
 
     def encode(self, archs: Sequence[str]) -> np.ndarray:
+        """Integer encodings (n, d) of architecture keys (the space accepts keys)."""
         return np.stack([np.asarray(self.space.encode(a), dtype=np.int64) for a in archs])
 
     def decode(self, X: np.ndarray) -> list[str]:
-        return [
-            self.space.decode(x) for x in np.rint(np.asarray(X, dtype=float)).astype(int).tolist()
-        ]
+        """Architecture keys of integer encodings ``X``."""
+        rows = np.rint(np.asarray(X, dtype=float)).astype(int).tolist()
+        return [self.key(self.space.decode(x)) for x in rows]
 
 
 def _encoding_problem(num_choices: Sequence[int], n_obj: int) -> Problem:

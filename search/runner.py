@@ -15,16 +15,17 @@ import dataclasses
 import functools
 import logging
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cloudpickle
 import numpy as np
 
 from search.algorithms import nsga2
 from search.analytics import ReferenceFront, hypervolume
 from search.archive import Archive, Evaluation
+from search.checkpoint import SearchState
 from search.evaluators import Evaluator, FunctionEvaluator
 from search.objectives import Constraint, Objective, parse_constraints, parse_objectives
 from search.problem import SearchProblem, Space
@@ -152,7 +153,7 @@ def run_search(
     archive: Archive | str = "sqlite://",
     study: str = "search",
     seed: int = 0,
-    resume: bool = False,
+    resume: bool | str = False,
     constraints: Sequence[Constraint | Mapping[str, Any]] | Mapping[str, Any] | None = None,
     callbacks: Sequence[SearchCallback] = (),
 ) -> SearchResult:
@@ -168,7 +169,9 @@ def run_search(
         archive: an :class:`Archive` or its URL (default: an in-memory SQLite database).
         study: this search's name in the archive.
         seed: seed of the search's ``numpy.random.Generator``.
-        resume: continue the study from its last checkpoint in the archive.
+        resume: ``True``: continue the study from its last checkpoint in the archive (an error
+            when the archive has no such study); ``False``: start it (an error when it
+            exists); ``"auto"``: resume it if it exists, else start it.
         constraints: bounds such as ``{metric: latency_ms, device: pixel3, op: "<=", value: 10}``.
         callbacks: progress / logging hooks.
     """
@@ -182,16 +185,7 @@ def run_search(
     archive = Archive(archive) if isinstance(archive, str) else archive
 
     hooks = list(callbacks)
-    problem = SearchProblem(
-        space,
-        objectives,
-        evaluator,
-        archive,
-        study,
-        budget,
-        constraints,
-        on_evaluation=lambda ev, paid: [h.on_evaluation(problem, ev, paid) for h in hooks],
-    )
+    problem = SearchProblem(space, objectives, evaluator, archive, study, budget, constraints)
     info = {
         "objectives": [dataclasses.asdict(o) for o in objectives],
         "constraints": [dataclasses.asdict(c) for c in constraints],
@@ -199,26 +193,48 @@ def run_search(
         "tactic": type(tactic).__name__,
         "seed": seed,
     }
-    existed = archive.open_study(study, info, resume)
-    state = archive.load_state(study) if existed else None
-    step = 0
-    if state is not None:
-        step, blob = state
-        tactic, problem_state = cloudpickle.loads(blob)
-        problem.load_state_dict(problem_state)
-        log.info("resumed study %r at step %d (%d validated)", study, step, problem.n_validated)
-    else:
-        tactic.setup(problem, np.random.default_rng(seed))
+    mode = resume_mode(resume)
+    if mode == "true" and study not in archive.studies():
+        raise ValueError(
+            f"resume=true but archive {archive.url} has no study {study!r} to resume "
+            f"(studies: {sorted(archive.studies())}); resume=auto starts it when it is absent"
+        )
+    existed = archive.open_study(study, info, mode != "false")
+    if mode == "auto":
+        log.info(
+            "resume=auto: %s study %r in archive %s",
+            "resuming" if existed else "nothing to resume, starting",
+            study,
+            archive.url,
+        )
+    live = [not existed]  # callbacks stay quiet while a resumed search replays its steps
+
+    def on_evaluation(evaluation: Evaluation, paid: bool) -> None:
+        if live[0]:
+            for h in hooks:
+                h.on_evaluation(problem, evaluation, paid)
+
+    problem.on_evaluation = on_evaluation
+    tactic.setup(problem, np.random.default_rng(seed))
     tactic.attach(problem)
+    step, pending = 0, set()
+    if existed:
+        step, pending = _replay(tactic, problem, archive, study, seed)
+        live[0] = True
     for h in hooks:
         h.on_start(problem)
     while not tactic.done(problem):
         tactic.step(problem)
         step += 1
-        # cloudpickle: some pymoo operators are closures that the standard pickle rejects
-        archive.save_state(study, step, cloudpickle.dumps((tactic, problem.state_dict())))
+        if pending:  # the first live step re-sees what the interrupted step had validated
+            _count_as_paid(problem, pending, "after the first step past the checkpoint")
+            pending = set()
+        state = SearchState(step, problem.n_validated, seed, problem.settings_key, info["tactic"])
+        archive.save_state(study, step, state.to_json())
         for h in hooks:
             h.on_step(problem, tactic)
+    if pending:  # the replay ended the search: nothing re-saw the interrupted step's work
+        _count_as_paid(problem, pending, "by the end of the search")
     for h in hooks:
         h.on_end(problem)
 
@@ -236,6 +252,76 @@ def run_search(
         predictor_history=tactic.predictor_history(),
         problem=problem,
     )
+
+
+def resume_mode(resume: bool | str) -> str:
+    """``resume`` as one of ``"true"``, ``"false"``, ``"auto"`` (bools and their strings)."""
+    mode = str(resume).lower()
+    if mode not in ("true", "false", "auto"):
+        raise ValueError(f"resume must be true, false or auto, got {resume!r}")
+    return mode
+
+
+def _replay(
+    tactic: Tactic, problem: SearchProblem, archive: Archive, study: str, seed: int
+) -> tuple[int, set[str]]:
+    """Re-run a resumed study's tactic up to its checkpointed step (deterministic replay).
+
+    ``problem.evaluate`` serves the study's own archived evaluations as already paid, so the
+    replay repeats the trajectory at the cost of the tactic's compute only and validates
+    nothing twice. Returns the step reached and the study's archived architectures the replay
+    has not re-seen yet (the interrupted step's, which the next step re-sees). If the replay
+    diverged (code, a library or the budget changed), it warns and counts every archived
+    evaluation of the study as paid at once, so the budget still holds.
+    """
+    row = archive.load_state(study)
+    state = None if row is None else SearchState.from_json(row[1], study, archive.url)
+    target = 0 if state is None else state.step
+    expected = 0 if state is None else state.n_validated
+    if state is not None:
+        recorded = (state.seed, state.settings_key, state.tactic)
+        ours = (seed, problem.settings_key, type(tactic).__name__)
+        if recorded != ours:
+            raise ValueError(
+                f"cannot resume study {study!r} in archive {archive.url}: its checkpoint has "
+                f"(seed, settings_key, tactic) = {recorded}, this search {ours}"
+            )
+    own = {e.arch for e in archive.evaluations(study=study, key=problem.settings_key)}
+    step = 0
+    while step < target and not tactic.done(problem):
+        tactic.step(problem)
+        step += 1
+    pending = own - set(problem.seen)
+    if step != target or problem.n_validated != expected:
+        warnings.warn(
+            f"resuming study {study!r}: the replay diverged from the checkpoint (step {step} "
+            f"with {problem.n_validated} validated, the checkpoint: step {target} with "
+            f"{expected}); the code, a library or the budget changed since it was written. "
+            "The search continues from here; the study's archived evaluations count as paid",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        _count_as_paid(problem, pending, "after a diverged replay")
+        pending = set()
+    log.info("resumed study %r at step %d (%d validated)", study, step, problem.n_validated)
+    return step, pending
+
+
+def _count_as_paid(problem: SearchProblem, archs: set[str], when: str) -> None:
+    """Charge the study's archived evaluations of ``archs`` that it has not seen to the budget."""
+    stored = problem.archive.lookup(sorted(archs - set(problem.seen)), problem.settings_key)
+    if not stored:
+        return
+    log.warning(
+        "%d of study %r's archived evaluations were not re-seen %s: counted as paid",
+        len(stored),
+        problem.study,
+        when,
+    )
+    for arch in sorted(stored, key=lambda a: stored[a].id or 0):
+        problem.seen[arch] = stored[arch]
+        problem.n_validated += 1
+        problem.trace.append((problem.n_validated, arch))
 
 
 class ProgressBar(SearchCallback):

@@ -139,6 +139,35 @@ def test_a_hardware_device_plugs_in_as_the_latency_source(tmp_path):
         )
 
 
+def test_the_papers_concurrent_nas_composes_and_runs_a_tiny_search(tmp_path):
+    cfg = _cfg(tmp_path, *BASE, "tactic=concurrent_paper", "experiment=nb201_pixel3_concurrent",
+               "budget=70", "algorithm.pop_size=20")  # fmt: skip
+    paper = {"default_predictor": "ridge", "neighbourhood": 0, "believer": True,
+             "anchor": False, "target": "standard", "batch_size": 50}  # fmt: skip
+    assert {k: cfg.tactic[k] for k in paper} == paper and cfg.tactic.inner_generations > 200
+    summary = search_script.search(cfg)
+    assert summary["n_validated"] == summary["n_unique"] == 70  # 50 random, then 20 predicted
+    # the ridge predictors chose the second batch (scored on it before it was validated)
+    assert [h["n_validated"] for h in summary["predictor_history"]] == [70.0]
+    assert summary["hypervolume"] > 0
+
+
+def test_table_accuracy_with_a_device_on_another_network_size_is_refused(tmp_path):
+    overrides = ["space=nb201_cpu", "hardware=cpu", "objectives.latency.device=cpu"]
+    with pytest.raises(ValueError, match=r"acc_top1 from the NAS-Bench-201 table at channels=16, "
+                       r"cells_per_stage=5; latency_ms_cpu from device 'cpu' at channels=16, "
+                       r"cells_per_stage=1"):  # fmt: skip
+        search_script.search(_cfg(tmp_path, *FAST, *overrides))
+
+
+def test_resume_true_with_nothing_to_resume_names_the_study_and_archive(tmp_path):
+    with pytest.raises(ValueError, match=r"resume=true but archive sqlite:///.*archive.sqlite "
+                       r"has no study 'search' to resume"):  # fmt: skip
+        search_script.search(_cfg(tmp_path, *FAST, "resume=true"))
+    summary = search_script.search(_cfg(tmp_path, *FAST, "budget=30", "resume=auto"))
+    assert summary["n_validated"] == 30
+
+
 def test_resume_through_the_entry_point(tmp_path):
     first = search_script.search(_cfg(tmp_path, *FAST, "budget=30"))
     with pytest.raises(ValueError, match="already exists.*resume=true"):

@@ -73,3 +73,42 @@ def test_function_must_return_the_objectives():
         run_search(ToySpace(), OBJECTIVES, evaluate=lambda arch: {"error": 1.0}, budget=5)
     with pytest.raises(ValueError, match="exactly one of evaluator= or evaluate="):
         run_search(ToySpace(), OBJECTIVES, budget=5)
+
+
+class MappingToySpace(ToySpace):
+    """The toy space with architectures as mappings (knob -> level), keyed by the string form."""
+
+    def decode(self, vector) -> dict[str, int]:
+        return {n: int(v) for n, v in zip(self.decisions, vector, strict=True)}
+
+    def encode(self, arch) -> np.ndarray:  # both forms, as spaces accept
+        arch = self.parse(arch) if isinstance(arch, str) else arch
+        return np.array([arch[n] for n in self.decisions])
+
+    def serialize(self, arch: dict[str, int]) -> str:
+        return ToySpace.decode(self, [arch[n] for n in self.decisions])
+
+    def parse(self, key: str) -> dict[str, int]:
+        return self.decode(ToySpace.encode(self, key))
+
+
+@pytest.mark.parametrize("tactic", ["nsga2", "concurrent"])
+def test_a_space_of_mappings_searches_by_its_string_keys(tactic):
+    seen_forms = []
+
+    def evaluate(arch):
+        seen_forms.append(type(arch))
+        return toy_metrics(MappingToySpace().serialize(arch))
+
+    def run(space, fn):
+        builder = functools.partial(nsga2, pop_size=10)
+        search = FullSearch(builder) if tactic == "nsga2" else ConcurrentNAS(
+            builder, batch_size=10, initial_size=10, inner_generations=5, neighbourhood=1
+        )  # fmt: skip
+        return run_search(space, OBJECTIVES, evaluate=fn, tactic=search, budget=40)
+
+    mapped = run(MappingToySpace(), evaluate)
+    assert set(seen_forms) == {dict}  # the evaluator gets the space's own form
+    assert all(isinstance(e.arch, str) for e in mapped.evaluations)  # the search, the keys
+    plain = run(ToySpace(), toy_metrics)
+    assert [e.arch for e in mapped.evaluations] == [e.arch for e in plain.evaluations]

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
-from search.evaluators import CombinedEvaluator, PredictorEvaluator, ProxyEvaluator, TableEvaluator
+from search.algorithms import nsga2
+from search.evaluators import (
+    CombinedEvaluator,
+    FunctionEvaluator,
+    PredictorEvaluator,
+    ProxyEvaluator,
+    TableEvaluator,
+)
+from search.evaluators.function import function_fingerprint
 from search.objectives import Constraint, Objective, parse_constraints, parse_objectives
+from search.runner import run_search
 from search.spaces import create_space
+from search.tactics import FullSearch
+from tests.search.test_api import OBJECTIVES, ToySpace, toy_metrics
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
 BEST += "nor_conv_3x3~2|"  # the best CIFAR-10 cell
@@ -134,3 +150,77 @@ def test_predictor_evaluator_fits_every_metric_and_skips_unmeasured():
     np.testing.assert_allclose(P[:, 0], y[:5], atol=0.5)
     with pytest.raises(KeyError, match="no fitted predictor for \\['x'\\]"):
         pred.predict(X, ["x"])
+
+
+def _offset_error(offset: float):
+    """An evaluation function closing over a value (like a checkpoint path or version)."""
+
+    def evaluate(arch):
+        metrics = toy_metrics(arch)
+        return {**metrics, "error": metrics["error"] + offset}
+
+    return evaluate
+
+
+def _cost_only_changed(arch):
+    return {**toy_metrics(arch), "cost_ms": 0.0}
+
+
+def test_function_evaluations_are_shared_by_the_same_function_only(tmp_path):
+    url = f"sqlite:///{tmp_path}/shared.sqlite"
+
+    def served(fn, study, **kw):
+        result = run_search(ToySpace(), OBJECTIVES, FunctionEvaluator(fn, **kw), budget=20,
+                            tactic=FullSearch(functools.partial(nsga2, pop_size=10)),
+                            archive=url, study=study)  # fmt: skip
+        return sum(not p for p in result.paid)
+
+    assert served(toy_metrics, "a") == 0
+    assert served(toy_metrics, "b") >= 10  # same function, same first population: shared
+    assert served(_cost_only_changed, "c") == 0  # another function: nothing shared
+    assert served(_offset_error(1.0), "d") == 0
+    assert served(_offset_error(2.0), "e") == 0  # same code, another closed-over value
+    assert served(_offset_error(1.0), "f") >= 10
+    assert served(toy_metrics, "g", settings={"dataset": "v2"}) == 0  # user settings count
+    # the fingerprint is stable across processes (a resumed or second worker shares entries)
+    code = ("from search.evaluators.function import function_fingerprint as f;"
+            "from tests.search.test_api import toy_metrics as t; print(f(t)['code'])")  # fmt: skip
+    env = {**os.environ, "PYTHONHASHSEED": "7"}
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env=env)  # fmt: skip
+    assert other.stdout.strip() == function_fingerprint(toy_metrics)["code"]
+    shared = FunctionEvaluator(toy_metrics, fingerprint=False).settings([ACC])
+    assert shared == FunctionEvaluator(_cost_only_changed, fingerprint=False).settings([ACC])
+
+
+class SizedDevice(FakeDevice):
+    """A measuring device whose networks come from ``space`` (like hardware.measure's)."""
+
+    def __init__(self, space) -> None:
+        super().__init__()
+        self.space = space
+
+
+def test_table_accuracy_with_latency_of_another_network_size_is_refused():
+    lat = Objective("latency_ms", "min", "fake")
+    shallow = create_space("nb201", cells_per_stage=1)
+
+    def table(space, **kw):
+        return TableEvaluator(metric_columns={"acc_top1": "acc_cifar10_test"},
+                              devices={"fake": SizedDevice(space)}, **kw)  # fmt: skip
+
+    table(create_space("nb201")).check([ACC, lat], [])  # the table's own size: fine
+    match = (r"different sizes: acc_top1 from the NAS-Bench-201 table at channels=16, "
+             r"cells_per_stage=5; latency_ms_fake from device 'fake' at channels=16, "
+             r"cells_per_stage=1.*allow_size_mismatch=true")  # fmt: skip
+    with pytest.raises(ValueError, match=match):
+        table(shallow).check([ACC, lat], [])
+    with pytest.warns(UserWarning, match="different sizes"):
+        table(shallow, allow_size_mismatch=True).check([ACC, lat], [])
+    proxy = CombinedEvaluator([TableEvaluator(metric_columns={"acc_top1": "acc_cifar10_test"}),
+                               ProxyEvaluator(create_space("nb201", channels=8))])  # fmt: skip
+    with pytest.warns(UserWarning, match="params_m from the proxy's network at channels=8"):
+        proxy.check([ACC, Objective("params_m", "min")], [])  # counts keep their ranking
+    with_device = CombinedEvaluator([table(shallow), ProxyEvaluator(create_space("nb201"))])
+    with pytest.raises(ValueError, match="latency_ms_fake from device 'fake'"):
+        with_device.check([ACC, lat], [])  # a part sees all its targets at once
