@@ -12,7 +12,7 @@ from search.algorithms import agemoea, moead, nsga2, random_search, unsga3
 from search.archive import Archive
 from search.evaluators import TableEvaluator
 from search.runner import run_search
-from search.spaces import create_space
+from search.spaces import arch_key, create_space
 from search.tactics import (
     ConcurrentNAS,
     FullSearch,
@@ -34,7 +34,8 @@ class Crash(RuntimeError):
 
 
 class CountingTable(TableEvaluator):
-    """The table evaluator, counting lookups per arch and able to crash after ``crash_after``."""
+    """The table evaluator, counting lookups per arch (by canonical key) and able to crash
+    after ``crash_after``."""
 
     def __init__(self, crash_after: int | None = None) -> None:
         super().__init__(metric_columns={"acc_top1": "acc_cifar10_test"})
@@ -44,7 +45,7 @@ class CountingTable(TableEvaluator):
     def evaluate(self, arch, targets):
         if self.crash_after is not None and sum(self.calls.values()) >= self.crash_after:
             raise Crash(f"killed after {self.crash_after} evaluations")
-        self.calls[arch] += 1
+        self.calls[arch_key(arch)] += 1  # evaluators get the space's mapping form
         return super().evaluate(arch, targets)
 
 
