@@ -14,8 +14,8 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_modules.evaluation import SubnetEvaluator
 from search.benchmarks import NB201Table
+from search.evaluators.subnet import SubnetEvaluator
 from search.ranking import ranking_report
 
 log = logging.getLogger("train")
@@ -32,12 +32,13 @@ def rank_subnets(
 ) -> dict:
     """Score ``archs`` from the shared weights and correlate with the benchmark's ground truth."""
     ev = cfg.evaluation
-    recal = [
-        x for x, _ in _take(datamodule.recalibration_dataloader(seed=cfg.seed), ev.recal_batches)
-    ]
-    val = list(_take(datamodule.val_dataloader(), ev.val_batches))
-    evaluator = SubnetEvaluator(
-        recal, val, results_path=out_dir / "subnet_eval.jsonl", device=device
+    evaluator = SubnetEvaluator.from_datamodule(
+        datamodule,
+        ev.recal_batches,
+        ev.val_batches,
+        seed=cfg.seed,
+        results_path=out_dir / "subnet_eval.jsonl",
+        device=device,
     )
     module.net.eval()
     results = evaluator.evaluate(module.net, archs)
@@ -54,13 +55,6 @@ def rank_subnets(
         extras = {k: v for k, v in extras.items() if not isinstance(v, float)}
     rows = [[a, r["acc_top1"], t, c] for a, r, t, c in zip(archs, results, true, cost, strict=True)]
     return {"metrics": report, "rows": rows, "table_source": table.source, "extras": extras}
-
-
-def _take(loader, n: int | None):
-    for i, batch in enumerate(loader):
-        if n is not None and i >= n:
-            return
-        yield batch
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:

@@ -47,8 +47,42 @@ def source_archive(tmp_path_factory) -> str:
     return f"sqlite:///{out}/archive.sqlite"
 
 
-def _overrides(group: str, option: str, source: str) -> list[str]:
+# A supernet trained by train.py on synthetic data (about 10 s), for evaluator=supernet.
+TINY_SPACE = ["space=nb201", "space.channels=4", "space.cells_per_stage=1"]
+SUPERNET = [*TINY_SPACE, "data@evaluator.datamodule=synthetic", "evaluator.recal_batches=2",
+            "evaluator.val_batches=1"]  # fmt: skip
+
+
+def _train_tiny(out: Path, *overrides: str) -> Path:
+    from train import train
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                "data=synthetic",
+                "space.channels=4",
+                "space.cells_per_stage=1",
+                "logger=csv",
+                "trainer.max_epochs=1",
+                "trainer.enable_progress_bar=false",
+                "evaluation.num_archs=0",
+                f"paths.output_dir={out}",
+                *overrides,
+            ],
+        )
+    return Path(train(cfg)["checkpoint_path"])
+
+
+@pytest.fixture(scope="module")
+def supernet_ckpt(tmp_path_factory) -> Path:
+    return _train_tiny(tmp_path_factory.mktemp("train"))
+
+
+def _overrides(group: str, option: str, source: str, ckpt: Path | None = None) -> list[str]:
     extra = []
+    if option == "supernet":
+        extra = [f"evaluator.ckpt_path={ckpt}", *SUPERNET]
     if option == "warm_start":
         extra = [f"tactic.initial.url={source}", "tactic.initial.study=src"]
     if option == "popdb":
@@ -63,8 +97,10 @@ def _overrides(group: str, option: str, source: str) -> list[str]:
      for o in _options(g)] + [("experiment", o) for o in _options("experiment")
                               if "/tactic" in (CONF / "experiment" / f"{o}.yaml").read_text()],
 )  # fmt: skip
-def test_every_search_config_composes_and_instantiates(tmp_path, source_archive, group, option):
-    cfg = _cfg(tmp_path, *_overrides(group, option, source_archive))
+def test_every_search_config_composes_and_instantiates(
+    tmp_path, source_archive, supernet_ckpt, group, option
+):
+    cfg = _cfg(tmp_path, *_overrides(group, option, source_archive, supernet_ckpt))
     OmegaConf.resolve(cfg)
     objectives = parse_objectives(cfg.objectives)
     evaluator = hydra.utils.instantiate(cfg.evaluator)
@@ -188,3 +224,49 @@ def test_resume_through_the_entry_point(tmp_path):
 def test_bad_config_values_get_clear_errors(tmp_path, override, error, match):
     with pytest.raises(error, match=match):
         search_script.search(_cfg(tmp_path, *FAST, override))
+
+
+def test_train_then_search_with_the_supernet_as_accuracy_source(tmp_path, supernet_ckpt):
+    """train.py -> search.py: accuracy from the shared weights, latency from the table."""
+    from search.evaluators import SupernetEvaluator
+    from search.evaluators.subnet import SubnetEvaluator
+
+    overrides = [*BASE, "budget=12", "algorithm.pop_size=6", "tactic=full", *SUPERNET,
+                 "evaluator=supernet", f"evaluator.ckpt_path={supernet_ckpt}"]  # fmt: skip
+    cfg = _cfg(tmp_path, *overrides)
+    summary = search_script.search(cfg)
+    assert summary["n_validated"] == 12 and summary["evaluator"].startswith("validation:supernet")
+    # brute force: each front member re-scored from the checkpoint, latency from the table
+    space = hydra.utils.instantiate(cfg.space)
+    dm = hydra.utils.instantiate(cfg.evaluator.datamodule)
+    direct = SupernetEvaluator(supernet_ckpt, space, dm, recal_batches=2, val_batches=1)
+    table = NB201Table.bundled()
+    for e in summary["front"]:
+        acc = SubnetEvaluator.evaluate_one(direct.subnets, direct.net, e["arch"])["acc_top1"]
+        assert e["acc_top1"] == pytest.approx(acc)
+        assert e["latency_ms_pixel3"] == pytest.approx(
+            table.values([e["arch"]], "latency_ms_pixel3")[0]
+        )
+
+    # the archive keys supernet scores by the weights: another checkpoint shares nothing
+    other = _train_tiny(tmp_path / "other", "seed=1")
+    again = _cfg(tmp_path / "again", *overrides, f"evaluator.ckpt_path={other}",
+                 f"archive.url=sqlite:///{tmp_path}/archive.sqlite", "study=second")  # fmt: skip
+    other_summary = search_script.search(again)
+    assert other_summary["n_unique"] == other_summary["n_validated"] == 12  # nothing served
+    same = _cfg(tmp_path / "same", *overrides, f"archive.url=sqlite:///{tmp_path}/archive.sqlite",
+                "study=third")  # fmt: skip
+    same_summary = search_script.search(same)  # the same seed proposes the first study's archs
+    assert same_summary["n_unique"] - same_summary["n_validated"] >= 6  # served, not re-scored
+
+
+def test_supernet_evaluator_refuses_a_checkpoint_of_another_shape(tmp_path, supernet_ckpt):
+    from datamodules.synthetic import SyntheticDataModule
+    from search.evaluators import SupernetEvaluator
+    from search.spaces import create_space
+
+    with pytest.raises(ValueError, match="another shape than the space builds"):
+        SupernetEvaluator(supernet_ckpt, create_space("nb201", channels=8, cells_per_stage=1),
+                          SyntheticDataModule())  # fmt: skip
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        SupernetEvaluator(tmp_path / "none.ckpt", create_space("nb201"), SyntheticDataModule())

@@ -41,6 +41,7 @@ from lightning_modules.prp.losses import (
 )
 from lightning_modules.prp.pruning import op_hvi, select_by_hvi, surviving_ops
 from lightning_modules.supernet import SupernetModule
+from search.evaluators.supernet import load_supernet_weights
 from search.objectives import parse_objectives
 from search.pareto import pareto_ranks, to_minimization
 from search.spaces.base import canonical_json
@@ -147,10 +148,8 @@ class PRPModule(SupernetModule):
         self.prune_events: list[dict[str, Any]] = []
         self.ref_point: np.ndarray | None = None
         if init_from is not None:
-            state = torch.load(init_from, map_location="cpu", weights_only=True)["state_dict"]
-            net_state = {k[4:]: v for k, v in state.items() if k.startswith("net.")}
-            self.net.load_state_dict(net_state, strict=True)
-            log.info("initialised the supernet from %s (%d tensors)", init_from, len(net_state))
+            load_supernet_weights(self.net, init_from)
+            log.info("initialised the supernet from the step-1 checkpoint %s", init_from)
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:

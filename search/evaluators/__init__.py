@@ -9,6 +9,9 @@ An evaluator turns an architecture into named metrics. Three kinds exist:
   on validated evaluations.
 * ``proxy``: :class:`ProxyEvaluator`, parameter and FLOP counts of the built network.
 
+:class:`SupernetEvaluator` validates accuracy from a trained supernet's shared weights
+(:func:`supernet_evaluator` pairs it with the table or a device for the hardware metrics).
+
 Every evaluator has a ``name`` (``<kind>:<what>``, recorded with each result) and
 ``settings(targets)``: everything that makes two evaluations of one architecture the same, which
 the archive uses to never validate an architecture twice.
@@ -19,6 +22,8 @@ from search.evaluators.combined import CombinedEvaluator
 from search.evaluators.function import FunctionEvaluator
 from search.evaluators.predictor import PredictorEvaluator
 from search.evaluators.proxy import ProxyEvaluator
+from search.evaluators.subnet import SubnetEvaluator
+from search.evaluators.supernet import SupernetEvaluator, supernet_evaluator
 from search.evaluators.table import TableEvaluator
 
 __all__ = [
@@ -28,6 +33,9 @@ __all__ = [
     "Metrics",
     "PredictorEvaluator",
     "ProxyEvaluator",
+    "SubnetEvaluator",
+    "SupernetEvaluator",
     "TableEvaluator",
     "Target",
+    "supernet_evaluator",
 ]

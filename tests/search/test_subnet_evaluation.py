@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_modules.evaluation import (
+from search.evaluators.subnet import (
     SubnetEvaluator,
     accuracy,
     fingerprint,

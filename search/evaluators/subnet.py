@@ -98,6 +98,22 @@ class SubnetEvaluator:
         self.val_batches = [(self._to(x), self._to(y)) for x, y in val_batches]
         self.results_path = Path(results_path) if results_path is not None else None
 
+    @classmethod
+    def from_datamodule(
+        cls,
+        datamodule: Any,
+        recal_batches: int | None,
+        val_batches: int | None,
+        seed: int = 0,
+        results_path: str | Path | None = None,
+        device: torch.device | str | None = None,
+    ) -> SubnetEvaluator:
+        """Recalibration batches from ``datamodule.recalibration_dataloader(seed)`` and scoring
+        batches from its ``val_dataloader()`` (``None``: all of them)."""
+        recal = [x for x, _ in _take(datamodule.recalibration_dataloader(seed=seed), recal_batches)]
+        val = list(_take(datamodule.val_dataloader(), val_batches))
+        return cls(recal, val, results_path=results_path, device=device)
+
     def _to(self, t: torch.Tensor) -> torch.Tensor:
         return t if self.device is None else t.to(self.device)
 
@@ -155,3 +171,10 @@ class SubnetEvaluator:
                 with self.results_path.open("a") as f:
                     f.write(json.dumps(rec) + "\n")
         return [done[arch_key(a)] for a in archs]
+
+
+def _take(loader, n: int | None):
+    for i, batch in enumerate(loader):
+        if n is not None and i >= n:
+            return
+        yield batch
