@@ -138,7 +138,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         summary.update(
             n_evaluated_archs=ev.num_archs,
             config_path=str(out_dir / "config_resolved.yaml"),
-            checkpoint_path=ckpt_cb.last_model_path if ckpt_cb else None,
+            # A run resumed after its last epoch trains nothing: its weights are ckpt_path's.
+            checkpoint_path=(ckpt_cb.last_model_path if ckpt_cb else None) or cfg.ckpt_path,
             wall_time_s=time.time() - start,
         )
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))

@@ -41,6 +41,8 @@ TRAIN_TINY = [
     "evaluation.num_archs=6",
     "evaluation.recal_batches=1",
     "evaluation.val_batches=1",
+    "data.batch_size=16",
+    "data.eval_batch_size=64",
 ]
 SEARCH_TINY = ["budget=60", "progress_bar=false", "logger=csv"]
 
