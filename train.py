@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,40 @@ from search.evaluators.subnet import SubnetEvaluator
 from search.ranking import ranking_report
 
 log = logging.getLogger("train")
+
+# Console noise that says nothing about this run: Lightning's deprecation of its own pytree
+# helper, its advert for a cloud logger, and the note that a full validation set is used.
+warnings.filterwarnings("ignore", message=".*LeafSpec")
+_LIGHTNING_NOISE = ("💡 Tip:", "`Trainer(limit_val_batches=1.0)` was configured")
+
+
+class _DropLightningNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_LIGHTNING_NOISE)
+
+
+for _name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero"):
+    logging.getLogger(_name).addFilter(_DropLightningNoise())
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Reject values that would fail deep inside Lightning with an unrelated error.
+
+    Raises:
+        ValueError: naming the key and its valid values.
+    """
+    epochs, steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps", -1)
+    if not (isinstance(epochs, int) and epochs >= 1) and not (
+        epochs in (None, -1) and isinstance(steps, int) and steps >= 1
+    ):
+        raise ValueError(
+            f"trainer.max_epochs={epochs!r}: must be an integer >= 1 (or null / -1 together with "
+            "trainer.max_steps >= 1); the cosine LR schedule needs a finite number of steps"
+        )
+    if cfg.threads is not None and not (isinstance(cfg.threads, int) and cfg.threads >= 1):
+        raise ValueError(f"threads={cfg.threads!r}: must be an integer >= 1 or null")
+    if cfg.evaluation.num_archs < 0:
+        raise ValueError(f"evaluation.num_archs={cfg.evaluation.num_archs}: must be >= 0")
 
 
 def rank_subnets(
@@ -60,6 +95,7 @@ def rank_subnets(
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit the supernet, rank sub-networks, write ``summary.json``; returns the summary."""
     start = time.time()
+    check_config(cfg)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True)
@@ -88,6 +124,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         **heldout,
     )
     logger = hydra.utils.instantiate(cfg.logger)
+    if hasattr(logger, "_wandb_init"):
+        # Lightning always passes anonymous=None, which W&B >= 0.19 warns about at every init.
+        logger._wandb_init.pop("anonymous", None)
     callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()]
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
     logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -115,7 +154,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         summary.update(
             n_evaluated_archs=ev.num_archs,
             config_path=str(out_dir / "config_resolved.yaml"),
-            checkpoint_path=ckpt_cb.last_model_path if ckpt_cb else None,
+            # A run resumed after its last epoch trains nothing: its weights are ckpt_path's.
+            checkpoint_path=(ckpt_cb.last_model_path if ckpt_cb else None) or cfg.ckpt_path,
             wall_time_s=time.time() - start,
         )
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))

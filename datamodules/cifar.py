@@ -7,7 +7,8 @@ Sources, tried in this order for ``data_dir``:
 2. an ImageFolder tree: ``data_dir/train/<class>/`` and ``data_dir/test/<class>/``;
 3. the torchvision binary release (``cifar-10-batches-py`` / ``cifar-100-python``);
 4. a torchvision download into ``data_dir`` when ``download=True`` (needs the internet);
-5. CIFAR-10 only: the real 6,000-image subset embedded in the package, with one log line.
+5. CIFAR-10 only, and only when no ``data_dir`` is given (None): the real 6,000-image subset
+   embedded in the package, with one log line. A ``data_dir`` that holds no data is an error.
 
 Images are decoded once into a uint8 tensor in memory (CIFAR is 184 MB raw), so an epoch never
 touches the disk. The train images are split once with a fixed seed into train / valid, the
@@ -38,13 +39,18 @@ STATS = {  # per-channel mean / std of the training images
 }
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
 BINARY_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+LAYOUT = "'train/<class>/*.jpg' + 'test/<class>/*.jpg'"  # the ImageFolder layout of zips / trees
 
 
 class ImageTensorDataset(Dataset):
     """uint8 NHWC images + labels, returned normalised as CHW float, optionally augmented.
 
     Augmentation is the standard CIFAR one: 4-pixel zero-padded random crop and random
-    horizontal flip (torch's RNG, seeded by Lightning's ``seed_everything(workers=True)``).
+    horizontal flip. Its draws come from a generator seeded with ``(seed, epoch, index)``, not
+    from torch's global RNG, so an image's augmentation does not depend on what else drew random
+    numbers, on the DataLoader workers, or on whether the run was resumed. ``index`` may be an
+    ``(index, epoch)`` pair (what :class:`~datamodules.splits.EpochShuffleSampler` yields with
+    ``with_epoch=True``); a plain index counts as epoch 0.
     """
 
     def __init__(
@@ -54,22 +60,25 @@ class ImageTensorDataset(Dataset):
         mean: tuple[float, ...],
         std: tuple[float, ...],
         augment: bool,
+        seed: int = 0,
     ) -> None:
-        self.images, self.labels, self.augment = images, labels, augment
+        self.images, self.labels, self.augment, self.seed = images, labels, augment, seed
         self.mean = torch.tensor(mean).view(3, 1, 1)
         self.std = torch.tensor(std).view(3, 1, 1)
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        i, epoch = key if isinstance(key, tuple) else (key, 0)
         x = self.images[i].permute(2, 0, 1).float().div_(255)
         x = (x - self.mean) / self.std  # normalise first so padding is zero in normalised space
         if self.augment:
+            rng = np.random.default_rng([self.seed, epoch, i])
+            top, left = rng.integers(0, 9, 2).tolist()
             x = torch.nn.functional.pad(x, (4, 4, 4, 4))
-            top, left = torch.randint(0, 9, (2,)).tolist()
             x = x[:, top : top + 32, left : left + 32]
-            if torch.rand(()) < 0.5:
+            if rng.random() < 0.5:
                 x = x.flip(2)
         return x, self.labels[i]
 
@@ -84,8 +93,19 @@ def _pack(images: list[np.ndarray], labels: list[int]) -> tuple[torch.Tensor, to
 
 
 def read_image_zip(path: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Decode a zipped ImageFolder tree into ``{split: (images, labels)}``; classes sorted."""
-    with zipfile.ZipFile(path) as zf:
+    """Decode a zipped ImageFolder tree into ``{split: (images, labels)}``; classes sorted.
+
+    Raises:
+        ValueError: the file is not a readable zip (names it and the expected layout).
+        FileNotFoundError: a split has no images.
+    """
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ValueError(
+            f"{str(path)!r} is not a readable zip ({err}); expected a zip of {LAYOUT}"
+        ) from err
+    with zf:
         names = sorted(n for n in zf.namelist() if n.lower().endswith((".jpg", ".jpeg", ".png")))
         classes = sorted({n.split("/")[-2] for n in names})
         out = {}
@@ -133,34 +153,51 @@ def _is_image_zip(path: Path) -> bool:
         return False
 
 
+def _layouts(dataset: str) -> str:
+    return (
+        f"a zip of {LAYOUT}, a folder holding such a zip, that tree unzipped, or the torchvision "
+        f"folder '{BINARY_FOLDERS[dataset]}'; or set download=true when online"
+    )
+
+
 def locate(data_dir: str | Path | None, dataset: str, download: bool, allow_embedded: bool):
     """Find the source for ``dataset`` under ``data_dir``; returns ``(kind, path)``.
+
+    With no ``data_dir`` (None) CIFAR-10 falls back to the embedded subset when
+    ``allow_embedded``; a ``data_dir`` that was given but holds no data is always an error,
+    never a silent fallback.
 
     Raises:
         FileNotFoundError: naming the folder and the layouts it may hold.
     """
     root = Path(data_dir).expanduser() if data_dir is not None else None
-    if root is not None:
-        if root.is_file() and root.suffix == ".zip":
-            return "zip", root
-        if root.is_dir():
-            for candidate in (root, root / dataset):
-                if candidate.is_dir():
-                    zips = sorted(p for p in candidate.glob("*.zip") if _is_image_zip(p))
-                    if zips:
-                        return "zip", zips[0]
-            if (root / "train").is_dir() and (root / "test").is_dir():
-                return "folder", root
-            if (root / BINARY_FOLDERS[dataset]).is_dir():
-                return "torchvision", root
-        if download:
-            return "download", root
-    if dataset == "cifar10" and allow_embedded:
-        return "embedded", EMBEDDED_ZIP
+    if root is None:
+        if dataset == "cifar10" and allow_embedded:
+            return "embedded", EMBEDDED_ZIP
+        raise FileNotFoundError(f"no data_dir given for {dataset}: point it at {_layouts(dataset)}")
+    if root.is_file() and root.suffix == ".zip":
+        return "zip", root
+    bad_zips: list[Path] = []
+    if root.is_dir():
+        for candidate in (root, root / dataset):
+            if candidate.is_dir():
+                found = sorted(candidate.glob("*.zip"))
+                zips = [p for p in found if _is_image_zip(p)]
+                bad_zips += [p for p in found if p not in zips]
+                if zips:
+                    return "zip", zips[0]
+        if (root / "train").is_dir() and (root / "test").is_dir():
+            return "folder", root
+        if (root / BINARY_FOLDERS[dataset]).is_dir():
+            return "torchvision", root
+    if download:
+        return "download", root
+    what = "does not exist" if not root.exists() else "holds none of the known layouts"
+    skipped = f" (skipped zips that are unreadable or lack 'train/': {[str(p) for p in bad_zips]})"
     raise FileNotFoundError(
-        f"no {dataset} data found at data_dir={str(root)!r}. It may hold: a zip of "
-        "'train/<class>/*.jpg' + 'test/<class>/*.jpg', that tree unzipped, or the torchvision "
-        f"folder '{BINARY_FOLDERS[dataset]}'; or set download=true when online."
+        f"no {dataset} data found at data_dir={str(root)!r}: the path {what}"
+        f"{skipped if bad_zips else ''}. It may hold: {_layouts(dataset)}. Leave data_dir unset "
+        "(null) to use the embedded CIFAR-10 subset."
     )
 
 
@@ -170,7 +207,7 @@ class CIFARDataModule(SplitDataModule):
     Args:
         dataset: ``cifar10`` or ``cifar100``.
         data_dir: where to look for the data (see module docstring); None uses the embedded
-            CIFAR-10 subset.
+            CIFAR-10 subset. A path that holds no data is an error (no silent fallback).
         batch_size: training batch size.
         eval_batch_size: batch size of valid / test / recalibration loaders.
         valid_fraction: share of the training images held out to rank architectures.
@@ -179,7 +216,7 @@ class CIFARDataModule(SplitDataModule):
         max_train_images: cap on the train split (None = all), for budgeted runs.
         num_workers: DataLoader workers.
         download: download through torchvision when nothing is found (needs the internet).
-        allow_embedded: fall back to the embedded CIFAR-10 subset when nothing is found.
+        allow_embedded: use the embedded CIFAR-10 subset when ``data_dir`` is None.
     """
 
     def __init__(
@@ -215,10 +252,9 @@ class CIFARDataModule(SplitDataModule):
         kind, path = locate(hp.data_dir, hp.dataset, hp.download, hp.allow_embedded)
         if kind == "embedded":
             log.warning(
-                "No CIFAR-10 found at data_dir=%r: using the embedded real subset (500 train + "
+                "No data_dir given: using the embedded real subset of CIFAR-10 (500 train + "
                 "100 test images per class). For the full dataset set data.data_dir=<folder or "
-                "zip> or data.download=true.",
-                hp.data_dir,
+                "zip> (or HWNAS_CIFAR10_DIR) or data.download=true."
             )
         if kind in ("zip", "embedded"):
             raw = read_image_zip(path)
@@ -237,7 +273,7 @@ class CIFARDataModule(SplitDataModule):
         t_valid, t_train = torch.from_numpy(valid_idx), torch.from_numpy(train_idx)
         self._splits = {
             "train": ImageTensorDataset(
-                train_x[t_train], train_y[t_train], mean, std, augment=True
+                train_x[t_train], train_y[t_train], mean, std, augment=True, seed=hp.shuffle_seed
             ),
             # Recalibration sees training images without augmentation, as at inference.
             "recal": ImageTensorDataset(

@@ -7,21 +7,25 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
-class EpochShuffleSampler(Sampler[int]):
+class EpochShuffleSampler(Sampler):
     """Shuffled order that depends only on (seed, epoch).
 
     Lightning calls ``set_epoch`` before every epoch, so a run resumed from a checkpoint sees the
     same order as an uninterrupted one (a plain shuffling DataLoader would restart its stream).
+    With ``with_epoch=True`` it yields ``(index, epoch)`` pairs, so a dataset that augments can
+    seed each image's draws from its epoch, also inside DataLoader workers (which never see
+    ``set_epoch``).
     """
 
-    def __init__(self, size: int, seed: int) -> None:
-        self.size, self.seed, self.epoch = size, seed, 0
+    def __init__(self, size: int, seed: int, with_epoch: bool = False) -> None:
+        self.size, self.seed, self.epoch, self.with_epoch = size, seed, 0, with_epoch
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self):
-        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.size).tolist())
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size).tolist()
+        return iter([(i, self.epoch) for i in order] if self.with_epoch else order)
 
     def __len__(self) -> int:
         return self.size
@@ -44,10 +48,12 @@ class SplitDataModule(pl.LightningDataModule):
 
     def _loader(self, split: str, batch_size: int, seed: int | None = None) -> DataLoader:
         data = self._splits[split]
+        # Only augmenting datasets take (index, epoch) keys; TensorDatasets need plain indices.
+        with_epoch = bool(getattr(data, "augment", False))
         return DataLoader(
             data,
             batch_size=batch_size,
-            sampler=None if seed is None else EpochShuffleSampler(len(data), seed),
+            sampler=None if seed is None else EpochShuffleSampler(len(data), seed, with_epoch),
             drop_last=split == "train",
             num_workers=self._num_workers,
             persistent_workers=self._num_workers > 0,

@@ -131,3 +131,52 @@ def test_ddp_on_cpu_with_two_processes(tmp_path):
     ckpt = torch.load(summary["checkpoint_path"], weights_only=False)
     # Two ranks split 256 training images: 128 each, 4 steps of 32 per epoch, 2 epochs.
     assert ckpt["global_step"] == 8
+
+
+# The default job's data (embedded CIFAR-10 subset, augmented) on a tiny budget.
+EMBEDDED_TINY = [
+    "data.data_dir=null",
+    "data.batch_size=32",
+    "space.channels=4",
+    "logger=csv",
+    "trainer.max_epochs=2",
+    "++trainer.limit_train_batches=3",
+    "trainer.enable_progress_bar=false",
+    "evaluation.num_archs=8",
+    "evaluation.recal_batches=1",
+    "evaluation.val_batches=1",
+]
+RANKING = ("kendall_tau_acc", "spearman_acc", "kendall_tau_pareto", "mean_subnet_acc")
+
+
+def _embedded_run(tmp_path: Path, *overrides: str) -> dict:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            "train", overrides=[*EMBEDDED_TINY, f"paths.output_dir={tmp_path}", *overrides]
+        )
+    return train(cfg)
+
+
+def test_same_seed_same_metrics_other_seed_differs(tmp_path):
+    keys = (*RANKING, "val_acc", "train_loss")
+    a = _embedded_run(tmp_path / "a", "seed=1")
+    b = _embedded_run(tmp_path / "b", "seed=1")
+    c = _embedded_run(tmp_path / "c", "seed=2")
+    assert {k: a[k] for k in keys} == {k: b[k] for k in keys}
+    assert a["train_loss"] != c["train_loss"] and a["val_acc"] != c["val_acc"]
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "match"),
+    [
+        ("trainer.max_epochs=-1", ValueError, "trainer.max_epochs=-1: must be an integer >= 1"),
+        ("trainer.max_epochs=0", ValueError, "trainer.max_epochs=0: must be an integer >= 1"),
+        ("threads=0", ValueError, "threads=0: must be an integer >= 1 or null"),
+        ("data.data_dir=/nonexistent", FileNotFoundError, "/nonexistent.*does not exist.*train/"),
+    ],
+)
+def test_bad_input_fails_naming_the_key(tmp_path, override, error, match):
+    """Bad values fail at once with the key and what is valid (was: OverflowError, exit 0)."""
+    with pytest.raises(error, match=match):
+        _embedded_run(tmp_path, override)
+    assert not (tmp_path / "summary.json").exists()

@@ -30,8 +30,8 @@ def test_embedded_subset_is_real_balanced_cifar10(embedded):
     torch.testing.assert_close(means, torch.tensor([0.4914, 0.4822, 0.4465]), atol=0.02, rtol=0)
 
 
-def test_missing_data_falls_back_to_embedded_with_a_log_line(tmp_path, caplog):
-    dm = CIFARDataModule(data_dir=str(tmp_path / "nothing"))
+def test_no_data_dir_falls_back_to_embedded_with_a_log_line(caplog):
+    dm = CIFARDataModule(data_dir=None)
     with caplog.at_level(logging.WARNING):
         dm.setup()
     assert "embedded real subset" in caplog.text and "data.data_dir" in caplog.text
@@ -46,6 +46,51 @@ def test_missing_data_without_fallback_names_the_folder(tmp_path):
         locate(tmp_path, "cifar100", download=False, allow_embedded=True)
     with pytest.raises(ValueError, match="valid: \\['cifar10', 'cifar100'\\]"):
         CIFARDataModule(dataset="mnist")
+
+
+def test_explicit_wrong_path_is_an_error_not_a_fallback(tmp_path):
+    """A given data_dir that holds no data names the path and the layouts, even with the subset."""
+    for where, what in ((tmp_path / "nonexistent", "does not exist"), (tmp_path, "holds none")):
+        dm = CIFARDataModule(data_dir=str(where), allow_embedded=True)
+        with pytest.raises(FileNotFoundError, match=f"{where}.*{what}.*train/<class>/\\*.jpg"):
+            dm.setup()
+    with pytest.raises(FileNotFoundError, match="no data_dir given for cifar100"):
+        locate(None, "cifar100", download=False, allow_embedded=True)
+
+
+def test_corrupt_zip_names_the_file_and_the_layout(tmp_path):
+    bad = tmp_path / "cifar10_jpeg.zip"
+    bad.write_bytes(b"PK\x03\x04 this is not really a zip")
+    with pytest.raises(ValueError, match=f"{bad}.*not a readable zip.*train/<class>/\\*.jpg"):
+        CIFARDataModule(data_dir=str(bad)).setup()
+    # Inside a folder the corrupt zip is skipped, and the error says so.
+    with pytest.raises(FileNotFoundError, match=f"skipped zips.*{bad.name}"):
+        CIFARDataModule(data_dir=str(tmp_path)).setup()
+
+
+def test_augmentation_depends_only_on_seed_epoch_and_index():
+    """Crops / flips come from (seed, epoch, index), never from torch's global RNG."""
+    dm = CIFARDataModule(data_dir=None, shuffle_seed=3)
+    dm.setup()
+    train = dm._splits["train"]
+    torch.manual_seed(0)
+    first = torch.stack([train[(i, 1)][0] for i in range(32)])
+    torch.manual_seed(123)  # another global RNG state changes nothing
+    assert torch.equal(torch.stack([train[(i, 1)][0] for i in range(32)]), first)
+    other_epoch = torch.stack([train[(i, 2)][0] for i in range(32)])
+    assert not torch.equal(other_epoch, first)
+    other = CIFARDataModule(data_dir=None, shuffle_seed=4)
+    other.setup()
+    assert not torch.equal(
+        torch.stack([other._splits["train"][(i, 1)][0] for i in range(32)]), first
+    )
+    # The training loader hands (index, epoch) keys to the dataset; Lightning sets the epoch.
+    loader = dm.train_dataloader()
+    loader.sampler.set_epoch(1)
+    x, _ = next(iter(loader))
+    order = list(loader.sampler)[:64]
+    assert order[0][1] == 1
+    assert torch.equal(x, torch.stack([train[k][0] for k in order]))
 
 
 def _write_tree(embedded, root, per_class=3):
