@@ -55,6 +55,9 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     tactic = hydra.utils.instantiate(cfg.tactic, algorithm=algorithm)
     archive = hydra.utils.instantiate(cfg.archive)
     logger = hydra.utils.instantiate(cfg.logger) if cfg.get("logger") else None
+    if hasattr(logger, "_wandb_init"):
+        # Lightning always passes anonymous=None, which W&B >= 0.19 warns about at every init.
+        logger._wandb_init.pop("anonymous", None)
     OmegaConf.save(cfg, out_dir / "config_resolved.yaml", resolve=True)
     callbacks: list[SearchCallback] = [ProgressBar(disable=not cfg.progress_bar)]
     if logger is not None:
