@@ -38,7 +38,7 @@ class InnerSpace(DecisionSpace):
     @property
     def decisions(self) -> dict[str, tuple[Any, ...]]:
         levels = {
-            f"dvfs.{d}": tuple(float(v) for v in self.dvfs.levels(d)) for d in self.dvfs.domains
+            f"dvfs.{d}": tuple(float(v) for v in self.dvfs.levels(d)) for d in self.domains
         }
         return {**self.exits.decisions, **levels}
 
