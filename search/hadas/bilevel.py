@@ -38,7 +38,7 @@ from search.pareto import non_dominated_mask
 from search.runner import SearchCallback, run_search
 from search.spaces.base import arch_id
 from search.spaces.exits import MultiExitNetwork, confidence_rule, run_early_exit
-from search.spaces.nb201 import NB201Space
+from search.spaces.nb201 import NB201Space, is_connected
 from search.tactics import FullSearch
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,8 @@ def run_hadas(
         prepare: backbone arch string -> multi-exit network with its frozen (pretrained)
             backbone and trained exits (e.g. :class:`lightning_modules.multi_exit.ExitPipeline`).
         valid_batches: the valid split, ``(x, y)`` batches; dynamic accuracy and real early
-            exit are measured on it.
+            exit are measured on it (their size is the deployment batch of the measured
+            latency: 1 for per-sample latency).
         dvfs: the platform's DVFS model (``conf/dvfs/jetson_tx2.yaml`` + its parameters).
         out_dir: output folder (also the default archive, ``hadas.sqlite``).
         table: the NAS-Bench-201 table (default: the bundled one).
@@ -176,7 +177,10 @@ def run_hadas(
         seed=seed,
         resume=bool(resume and "hadas/outer" in archive.studies()),
     )
-    chosen = _pick(outer.front, max_backbones, key=lambda e: e.metrics["acc"])
+    # a cell with no path from input to output computes zeros (the table's ~10% networks):
+    # nothing for exits to read, so such front members get no inner search
+    usable = [e for e in outer.front if is_connected(e.arch)]
+    chosen = _pick(usable, max_backbones, key=lambda e: e.metrics["acc"])
     log.info("outer front: %d backbones, %d get an inner search", len(outer.front), len(chosen))
 
     static, dynamic_fronts, explored, per_backbone = [], [], [], []
@@ -219,7 +223,12 @@ def run_hadas(
             real["latency_ms_tx2_model"] = float(lat[idx].mean())
             real["latency_ms"] = real.pop("latency_ms")
             real["confidence"] = list(confidence)
-            record.update(ideal=pick, real_early_exit=real, setting=setting)
+            # the same loop with no exit active: the static backbone, measured alike
+            alone = run_early_exit(net, valid_batches, confidence_rule(*confidence), ())
+            static_real = {k: alone[k] for k in ("acc_top1", "latency_ms", "mean_blocks_run")}
+            record.update(
+                ideal=pick, real_early_exit=real, real_static=static_real, setting=setting
+            )
         per_backbone.append(record)
 
     static_front, dynamic_front = _front(static), _front(dynamic_fronts)

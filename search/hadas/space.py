@@ -37,9 +37,7 @@ class InnerSpace(DecisionSpace):
 
     @property
     def decisions(self) -> dict[str, tuple[Any, ...]]:
-        levels = {
-            f"dvfs.{d}": tuple(float(v) for v in self.dvfs.levels(d)) for d in self.domains
-        }
+        levels = {f"dvfs.{d}": tuple(float(v) for v in self.dvfs.levels(d)) for d in self.domains}
         return {**self.exits.decisions, **levels}
 
     def split(self, arch: str | Mapping[str, Any]) -> tuple[tuple[int, ...], dict[str, float]]:

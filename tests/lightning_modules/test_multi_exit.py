@@ -26,7 +26,10 @@ def _softmax(z, t=1.0):
 
 def test_eq4_equals_a_hand_computed_value():
     # two samples, two exits, three classes, T = 2
-    exits = [torch.tensor([[1.0, 0.0, -1.0], [0.0, 2.0, 0.0]]), torch.tensor([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])]
+    exits = [
+        torch.tensor([[1.0, 0.0, -1.0], [0.0, 2.0, 0.0]]),
+        torch.tensor([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]]),
+    ]
     teacher = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
     y = torch.tensor([0, 2])
     t = 2.0

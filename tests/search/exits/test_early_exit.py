@@ -75,7 +75,9 @@ def test_samples_answer_at_the_expected_exit_and_skip_later_blocks():
     bb.seen = [0] * 4
     out = net.early_exit(x, confidence_rule("entropy", 0.05), active=[0, 2])
     assert out.exit_index.tolist() == [0, 2, 1, 2] and bb.seen == [4, 3, 3, 2]
-    measured = run_early_exit(net, [(x, torch.tensor([1, 1, 1, 0]))], confidence_rule("max_softmax", 0.9))
+    measured = run_early_exit(
+        net, [(x, torch.tensor([1, 1, 1, 0]))], confidence_rule("max_softmax", 0.9)
+    )
     assert measured["exit_share"] == [0.25, 0.25, 0.25, 0.25]
     assert measured["acc_top1"] == 100.0 and measured["mean_blocks_run"] == 2.5
 

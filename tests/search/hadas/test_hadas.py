@@ -29,7 +29,9 @@ def test_dynamic_score_equals_eq_5_to_7_evaluated_by_hand():
     scores = [n[i] * e[i] * lat[i] * d[i] ** gamma for i in range(3)]
     assert dissimilarity(n).tolist() == pytest.approx(d)
     assert dynamic_score(n, e, lat, gamma) == pytest.approx(sum(scores) / 3)
-    assert dynamic_score(n, e, lat, 0.0) == pytest.approx(sum(a * b * c for a, b, c in zip(n, e, lat)) / 3)
+    assert dynamic_score(n, e, lat, 0.0) == pytest.approx(
+        sum(a * b * c for a, b, c in zip(n, e, lat, strict=True)) / 3
+    )
     with pytest.raises(ValueError, match="at least one sampled exit"):
         dynamic_score([], [], [], 1.0)
 
@@ -109,3 +111,24 @@ def test_bilevel_search_resumed_after_a_kill_gives_the_same_fronts(setup, tmp_pa
     assert resumed["at_equal_accuracy"] == whole["at_equal_accuracy"]
     assert len(whole["backbones"]) == 2 and (tmp_path / "whole" / "static_vs_dynamic.png").is_file()
     assert {"hv_a", "rod_a_over_b"} <= set(whole["dynamic_vs_static"])
+
+
+def test_path_costs_anchor_to_the_static_backbone_and_grow_with_depth(setup):
+    from search.hadas import ExitCosts, PathCostModel
+
+    dvfs, pipeline, _ = setup
+    net = pipeline.build(ARCH)
+    costs = ExitCosts.profile(net)
+    model = PathCostModel(costs, dvfs, static_latency_ms=5.0, static_energy_mj=20.0)
+    top = dvfs.space.max_setting()
+    assert model.at(None, (), top) == pytest.approx((5.0, 20.0))  # the static net at the top
+    lat, en = model.per_exit(net.positions, top)
+    assert np.all(np.diff(lat) > 0) and np.all(np.diff(en) > 0)  # deeper exits cost more
+    assert en[-1] > 20.0  # running through every exit head costs more than the backbone alone
+    slow = {**top, "gpu": float(dvfs.space.levels("gpu")[0])}
+    assert model.at(net.positions[0], net.positions, slow)[0] > lat[0]
+    # FLOPs of a path are the sum of its parts
+    flops, _ = costs.path(net.positions[0], net.positions)
+    p = net.positions[0]
+    parts = costs.stem[0] + sum(b[0] for b in costs.blocks[: p + 1]) + costs.heads[p][0]
+    assert flops == pytest.approx(parts)
