@@ -69,6 +69,7 @@ def main() -> None:
         seed=args.seed,
         resume=args.resume,
         settings=pipeline.settings(),
+        test_batches=list(data._loader("test", 1)),  # the controller's figures: held-out test
     )
     summary["run"] = {
         "command": "python benchmarks/hadas_nb201_tx2.py "

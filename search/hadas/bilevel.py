@@ -37,7 +37,12 @@ from search.hadas.space import KeyedSpace
 from search.pareto import non_dominated_mask
 from search.runner import SearchCallback, run_search
 from search.spaces.base import arch_id
-from search.spaces.exits import MultiExitNetwork, confidence_rule, run_early_exit
+from search.spaces.exits import (
+    MultiExitNetwork,
+    calibrate_threshold,
+    confidence_rule,
+    run_early_exit,
+)
 from search.spaces.nb201 import NB201Space, is_connected
 from search.tactics import FullSearch
 
@@ -120,7 +125,9 @@ def run_hadas(
     inner_budget: int = 60,
     inner_pop: int = 12,
     gamma: float = 1.0,
-    confidence: tuple[str, float] = ("max_softmax", 0.9),
+    controller: str = "max_softmax",
+    max_accuracy_drop: float = 1.0,
+    test_batches: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
     seed: int = 0,
     resume: bool = False,
     archive: Archive | str | None = None,
@@ -144,8 +151,12 @@ def run_hadas(
         max_backbones: outer-front backbones that get an inner search.
         inner_budget, inner_pop: per backbone, inner NSGA-II validations and population.
         gamma: dissimilarity exponent (eq. 6-7) of the reported score.
-        confidence: runtime controller (``max_softmax`` or ``entropy``, threshold) for the
-            measured early-exit inference of the chosen dynamic networks.
+        controller: runtime controller of the measured early-exit inference of each
+            backbone's chosen dynamic network (``max_softmax`` or ``entropy``); its threshold
+            is calibrated on the valid split (:func:`calibrate_threshold`).
+        max_accuracy_drop: accuracy points the calibrated controller may lose to the backbone.
+        test_batches: where the controller is measured (default: the valid split, which is
+            optimistic since the threshold was calibrated there).
         seed: seed of every search.
         resume: continue the studies found in the archive.
         archive: the archive (default: ``out_dir/hadas.sqlite``).
@@ -210,22 +221,31 @@ def run_hadas(
         ]
         front = [{"backbone": b, "inner": e.arch, **evaluation(e.arch)} for e in inner.front]
         dynamic_fronts += front
-        # the deployable controller on the dynamic network that saves most at equal accuracy
+        # the deployable controller on the dynamic network that saves most at equal accuracy:
+        # threshold calibrated on the valid split, measured on ``test_batches``
         matched = at_equal_accuracy([s], front)
         record: dict[str, Any] = {"backbone": b, "static": s, "inner_front": len(front)}
         if matched:
             pick = matched[0]["dynamic"]
             active, setting = evaluation.space.split(pick["inner"])
-            real = run_early_exit(net, valid_batches, confidence_rule(*confidence), active)
+            cal = calibrate_threshold(net, valid_batches, controller, active, max_accuracy_drop)
+            measured_on = valid_batches if test_batches is None else test_batches
+            rule = confidence_rule(controller, cal["threshold"])
+            real = run_early_exit(net, measured_on, rule, active)
             lat, en = evaluation.cost.per_exit(active, setting)
             idx = np.asarray(real.pop("exit_index"))
-            real["energy_mj"] = float(en[idx].mean())
-            real["latency_ms_tx2_model"] = float(lat[idx].mean())
-            real["latency_ms"] = real.pop("latency_ms")
-            real["confidence"] = list(confidence)
+            real.update(
+                energy_mj=float(en[idx].mean()),
+                latency_ms_tx2_model=float(lat[idx].mean()),
+                controller=controller,
+                calibration=cal,
+                measured_on="valid" if test_batches is None else "test",
+            )
             # the same loop with no exit active: the static backbone, measured alike
-            alone = run_early_exit(net, valid_batches, confidence_rule(*confidence), ())
+            alone = run_early_exit(net, measured_on, rule, ())
             static_real = {k: alone[k] for k in ("acc_top1", "latency_ms", "mean_blocks_run")}
+            real["energy_saving_vs_static"] = 1.0 - real["energy_mj"] / en_b
+            real["acc_change_vs_static"] = real["acc_top1"] - static_real["acc_top1"]
             record.update(
                 ideal=pick, real_early_exit=real, real_static=static_real, setting=setting
             )

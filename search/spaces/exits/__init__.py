@@ -3,6 +3,7 @@ policies with measured early-exit inference (``inference.py``)."""
 
 from search.spaces.exits.inference import (
     CONFIDENCES,
+    calibrate_threshold,
     confidence_rule,
     ideal_exit_indices,
     run_early_exit,
@@ -17,6 +18,7 @@ __all__ = [
     "ExitHead",
     "ExitSpace",
     "MultiExitNetwork",
+    "calibrate_threshold",
     "candidate_positions",
     "confidence_rule",
     "ideal_exit_indices",

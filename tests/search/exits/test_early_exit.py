@@ -114,3 +114,27 @@ def test_exit_heads_use_1x1_convs_on_maps_of_2x2_or_less_and_the_candidates():
         candidate_positions(5)
     space = ExitSpace([4, 7])
     assert space.selected(space.of_positions([7])) == (7,)
+
+
+def test_calibrated_threshold_keeps_accuracy_and_is_the_most_permissive():
+    from search.spaces.exits import calibrate_threshold
+
+    torch.manual_seed(1)
+    backbone = create_space("nb201", channels=4, cells_per_stage=1).build_subnet(
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+    )
+    net = MultiExitNetwork(backbone, candidate_positions(backbone.num_blocks, first_block=2)).eval()
+    x = torch.randn(64, 3, 32, 32)
+    with torch.no_grad():
+        y = net(x)[-1].argmax(-1)  # labels = the backbone's answers: static accuracy 100%
+    y[:8] = (y[:8] + 1) % 10
+    batches = [(x[:32], y[:32]), (x[32:], y[32:])]
+    for kind in ("max_softmax", "entropy"):
+        cal = calibrate_threshold(net, batches, kind, net.positions, max_accuracy_drop=5.0)
+        assert cal["static_acc"] == pytest.approx(87.5)
+        real = run_early_exit(net, batches, confidence_rule(kind, cal["threshold"]))
+        assert real["acc_top1"] == pytest.approx(cal["acc_top1"])  # simulation = real pass
+        assert real["mean_blocks_run"] == pytest.approx(cal["mean_blocks_run"])
+        assert cal["acc_top1"] >= 87.5 - 5.0
+        strict = calibrate_threshold(net, batches, kind, net.positions, max_accuracy_drop=0.0)
+        assert strict["mean_blocks_run"] >= cal["mean_blocks_run"]
