@@ -262,6 +262,17 @@ def run_hadas(
             np.array([[-p["acc_top1"], p["energy_mj"]] for p in dynamic_front]),
             np.array([[-p["acc_top1"], p["energy_mj"]] for p in static_front]),
         )
+    real = [b for b in per_backbone if "real_early_exit" in b]
+    if real:
+        # the deployable controllers against their static backbones, measured on one split
+        dyn = [{"acc_top1": b["real_early_exit"]["acc_top1"],
+                "energy_mj": b["real_early_exit"]["energy_mj"]} for b in real]  # fmt: skip
+        sta = [{"acc_top1": b["real_static"]["acc_top1"], "energy_mj": b["static"]["energy_mj"]}
+               for b in real]  # fmt: skip
+        summary["real_vs_static"] = compare_fronts(
+            np.array([[-p["acc_top1"], p["energy_mj"]] for p in _front(dyn)]),
+            np.array([[-p["acc_top1"], p["energy_mj"]] for p in _front(sta)]),
+        )
     (out / "static_front.json").write_text(json.dumps(static_front, indent=1))
     (out / "dynamic_front.json").write_text(json.dumps(dynamic_front, indent=1))
     _plot(static_front, dynamic_front, explored, out / "static_vs_dynamic.png")
