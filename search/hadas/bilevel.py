@@ -103,7 +103,7 @@ def _plot(static: list[dict], dynamic: list[dict], explored: list[dict], path: P
         if pts:
             ax.plot([p["energy_mj"] for p in pts], [p["acc_top1"] for p in pts], style, label=label)
     ax.set_xlabel("energy per inference (mJ, TX2 via DVFS model)")
-    ax.set_ylabel("accuracy on the valid split (%)")
+    ax.set_ylabel("valid accuracy (%); dynamic: ideal exit policy")
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -112,7 +112,12 @@ def run_inner(
     settings: Mapping[str, Any] | None = None,
     callbacks: Sequence[SearchCallback] = (),
 ) -> SearchResult:
-    """NSGA-II over exits x DVFS of one backbone (maximizing energy gain and mean N_i).
+    """NSGA-II over exits x DVFS of one backbone.
+
+    It maximizes energy gain and the mean correct share N_i of the sampled exits (HADAS Fig. 5
+    and 7 axes), not eq. 5's score ``D``: as printed, ``D`` rises with the energy and latency
+    ratios, so maximizing it would reward costlier exits (see
+    :func:`search.hadas.score.dynamic_score`); ``D`` is in every metrics dict of the evaluation.
 
     ``settings`` (what trained the exits) and the backbone make the archive key, so two
     backbones never share an evaluation.
