@@ -168,3 +168,29 @@ class ReferenceFront:
             "true_front_found": float(found.mean()),
             "rod_true_over_found": ratio_of_dominance(self.front, F),
         }
+
+
+def compare_fronts(A: np.ndarray, B: np.ndarray, ref: float = 1.1) -> dict[str, float]:
+    """Hypervolume of two fronts in one normalisation, and their ratios of dominance (HADAS Fig. 6).
+
+    Both are normalised to the bounding box of their union (ideal -> 0, nadir -> 1) and
+    measured against the reference point ``ref`` in every objective, so the two hypervolumes
+    are comparable.
+
+    Returns:
+        ``hv_a``, ``hv_b``, ``rod_a_over_b`` (share of A dominating some point of B) and
+        ``rod_b_over_a``.
+    """
+    A, B = _matrix(A), _matrix(B)
+    if len(A) == 0 or len(B) == 0 or A.shape[1] != B.shape[1]:
+        raise ValueError(f"need two non-empty fronts of one width, got {A.shape} and {B.shape}")
+    both = np.vstack([A, B])
+    ideal, nadir = both.min(0), both.max(0)
+    span = np.where(nadir > ideal, nadir - ideal, 1.0)
+    point = np.full(A.shape[1], ref, dtype=float)
+    return {
+        "hv_a": hypervolume((A - ideal) / span, point),
+        "hv_b": hypervolume((B - ideal) / span, point),
+        "rod_a_over_b": ratio_of_dominance(A, B),
+        "rod_b_over_a": ratio_of_dominance(B, A),
+    }

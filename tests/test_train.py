@@ -51,7 +51,14 @@ def _train_experiments() -> list[str]:
 
 @pytest.mark.parametrize(
     "override",
-    [f"{g}={o}" for g in ("data", "space", "model", "trainer", "logger") for o in _options(g)]
+    [
+        f"{g}={o}"
+        for g in ("data", "space", "model", "trainer", "logger")
+        for o in _options(g)
+        # HADAS exit training (a frozen backbone, not a supernet): train.py does not drive it yet;
+        # tests/lightning_modules/test_multi_exit.py composes and instantiates it
+        if (g, o) != ("model", "multi_exit")
+    ]
     + [f"experiment={o}" for o in _train_experiments()],
 )
 def test_every_config_composes_and_instantiates(tmp_path, override):

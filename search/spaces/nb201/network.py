@@ -194,12 +194,30 @@ class NB201Network(nn.Module):
         if any(op not in c for op, c in zip(self._active, self.candidates, strict=True)):
             self._active = tuple(c[0] for c in self.candidates)
 
+    # Block interface (search.spaces.exits.BlockBackbone): multi-exit networks run the
+    # backbone block by block and branch exits off block outputs.
+    @property
+    def num_blocks(self) -> int:
+        """Blocks after the stem: the cells and the reduction blocks, in order."""
+        return len(self.layers)
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stem(x)
+
+    def forward_block(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Output of block ``index`` (of ``layers``) on the active path."""
+        layer = self.layers[index]
+        return layer(x, self._active) if isinstance(layer, Cell) else layer(x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        """The final classifier (BN-ReLU, global pooling, linear) on the last block's output."""
+        return self.classifier(self.global_pooling(self.lastact(x)).flatten(1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for layer in self.layers:
-            x = layer(x, self._active) if isinstance(layer, Cell) else layer(x)
-        x = self.global_pooling(self.lastact(x)).flatten(1)
-        return self.classifier(x)
+        x = self.forward_stem(x)
+        for i in range(self.num_blocks):
+            x = self.forward_block(i, x)
+        return self.forward_head(x)
 
     def extract_subnet(self, arch: str | Mapping[str, str] | Sequence[str]) -> NB201Network:
         """A standalone copy of one path with its shared weights and BN statistics."""
