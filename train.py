@@ -54,6 +54,12 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(f"threads={cfg.threads!r}: must be an integer >= 1 or null")
     if cfg.evaluation.num_archs < 0:
         raise ValueError(f"evaluation.num_archs={cfg.evaluation.num_archs}: must be >= 0")
+    if "network" in cfg.model.keys():  # noqa: SIM118 (DictConfig `in` is False for ???)
+        raise ValueError(
+            f"model={cfg.model._target_.rsplit('.', 1)[-1]} trains exits on a frozen backbone, "
+            "not a supernet: train.py trains supernets (model=fairnas, spos, prp); exits are "
+            "trained by lightning_modules.multi_exit.ExitPipeline (benchmarks/hadas_*.py)"
+        )
 
 
 def rank_subnets(

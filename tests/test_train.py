@@ -179,6 +179,7 @@ def test_same_seed_same_metrics_other_seed_differs(tmp_path):
         ("trainer.max_epochs=-1", ValueError, "trainer.max_epochs=-1: must be an integer >= 1"),
         ("trainer.max_epochs=0", ValueError, "trainer.max_epochs=0: must be an integer >= 1"),
         ("threads=0", ValueError, "threads=0: must be an integer >= 1 or null"),
+        ("model=multi_exit", ValueError, "model=MultiExitModule trains exits on a frozen backbone"),
         ("data.data_dir=/nonexistent", FileNotFoundError, "/nonexistent.*does not exist.*train/"),
     ],
 )

@@ -52,15 +52,7 @@ class MultiExitModule(pl.LightningModule):
         )
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.net.exits.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        steps = int(self.trainer.estimated_stepping_batches)
-        scheduler = self.scheduler_factory(optimizer, T_max=max(steps, 1))
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return _optimizers(self, self.net.exits.parameters())
 
     def _outputs(self, batch: Any) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
         """Exit logits, teacher logits and labels of an image or a cached-feature batch."""
@@ -113,15 +105,7 @@ class ClassifierModule(pl.LightningModule):
         self.val_acc = MulticlassAccuracy(network.num_classes, average="micro")
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.net.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        steps = int(self.trainer.estimated_stepping_batches)
-        scheduler = self.scheduler_factory(optimizer, T_max=max(steps, 1))
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return _optimizers(self, self.net.parameters())
 
     def configure_gradient_clipping(
         self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
@@ -142,3 +126,14 @@ class ClassifierModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self.log("val/acc", 100.0 * self.val_acc.compute())
         self.val_acc.reset()
+
+
+def _optimizers(module: pl.LightningModule, params: Any) -> Any:
+    """The module's partial optimizer on ``params``, with its partial scheduler (``T_max`` =
+    the fit's optimizer steps, stepped every step) when it has one."""
+    optimizer = module.optimizer_factory(params)
+    if module.scheduler_factory is None:
+        return optimizer
+    steps = int(module.trainer.estimated_stepping_batches)
+    scheduler = module.scheduler_factory(optimizer, T_max=max(steps, 1))
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

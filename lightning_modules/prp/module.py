@@ -49,11 +49,6 @@ from search.spaces.base import canonical_json
 log = logging.getLogger(__name__)
 
 
-def _plain(objective: Any, value: float) -> float:
-    """A minimisation-form value back in the objective's own direction."""
-    return float(-value if objective.mode == "max" else value)
-
-
 class PRPModule(SupernetModule):
     """FairNAS, then Pareto-rank training of alpha with HVI pruning (PRP-NAS Alg. 1).
 
@@ -367,64 +362,17 @@ class PRPModule(SupernetModule):
     def ranking_summary(
         self, archs: Sequence[Mapping[str, Any]], true_acc: np.ndarray, cost: np.ndarray
     ) -> dict[str, Any]:
-        """What train.py adds to ``summary.json``: the alpha scores' ranking quality on the
-        held-out architectures, the final selection, the pruning record and the predicted front
-        (non-dominated (score, other objectives) among the final selection's architectures)."""
-        from search.ranking import pareto_score_report
+        """What train.py adds to ``summary.json`` (:func:`lightning_modules.prp.report.summary`)."""
+        from lightning_modules.prp.report import summary
 
-        out: dict[str, Any] = dict(pareto_score_report(self.scores(archs), true_acc, cost))
-        selection = self.final_selection()
-        out["final_selection"] = selection
-        out["prune_events"] = self.prune_events
-        out["alive_ops"] = self.alive_ops()
-        out["predicted_front"] = self.predicted_front(selection)
-        return out
-
-    def predicted_front(
-        self, selection: Mapping[str, Sequence[Any]], max_archs: int = 4096
-    ) -> list[dict[str, Any]]:
-        """Non-dominated architectures of ``selection`` by (alpha score, the objectives after the
-        first one from ``rank_source``); the score stands for the first (accuracy) objective."""
-        import itertools
-
-        combos = itertools.islice(itertools.product(*selection.values()), max_archs)
-        archs = [dict(zip(selection, c, strict=True)) for c in combos]
-        rows = [(a, self._objectives_of(a)) for a in archs]
-        rows = [(a, f) for a, f in rows if f is not None]
-        if not rows:
-            return []
-        scores = self.scores([a for a, _ in rows])
-        F = np.c_[-scores, np.stack([f[1:] for _, f in rows])]
-        keep = pareto_ranks(F) == 1
-        return [
-            {
-                "arch": a,
-                "score": float(s),
-                **{o.key: _plain(o, v) for o, v in zip(self.objectives[1:], f[1:], strict=True)},
-            }
-            for (a, f), s, k in zip(rows, scores, keep, strict=True)
-            if k
-        ]
+        return summary(self, archs, true_acc, cost)
 
     def _log_alpha(self) -> None:
         logger = self.logger
-        if logger is None or type(logger).__name__ != "WandbLogger":
-            return
-        import matplotlib
+        if logger is not None and type(logger).__name__ == "WandbLogger":
+            from lightning_modules.prp.report import log_alpha_heatmap
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import wandb
-
-        fig, ax = plt.subplots(figsize=(6, 3))
-        shown = self.alpha.detach().cpu().masked_fill(~self.alive.cpu(), float("nan")).numpy()
-        im = ax.imshow(shown, cmap="viridis", aspect="auto")
-        ax.set_yticks(range(len(self.decision_labels)), self.decision_labels)
-        ax.set_xlabel("choice index")
-        ax.set_title(f"alpha after Pareto epoch {self.alpha_steps} (pruned: blank)")
-        fig.colorbar(im, ax=ax)
-        logger.experiment.log({"prp/alpha": wandb.Image(fig), "trainer/epoch": self.current_epoch})
-        plt.close(fig)
+            log_alpha_heatmap(self, logger)
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from datamodules.synthetic import SyntheticDataModule
 from lightning_modules.prp import PRPModule
 from search.evaluators import TableEvaluator
 from search.spaces import create_space
+from tests.test_train import CrashAtEpoch
 
 OBJECTIVES = [
     {"metric": "acc_top1", "mode": "max"},
@@ -156,15 +157,6 @@ def test_pruning_shrinks_supernet_and_sampler(rank_source, tmp_path):
     assert removed
     sel = module.final_selection(threshold=0.0)
     assert all(len(v) >= 1 and set(v) <= set(alive[k]) for k, v in sel.items())
-
-
-class CrashAtEpoch(pl.Callback):
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_train_epoch_start(self, trainer, module) -> None:
-        if trainer.current_epoch == self.epoch:
-            raise RuntimeError("simulated crash")
 
 
 def test_prune_checkpoint_resume_equals_unbroken_run(rank_source, tmp_path):
