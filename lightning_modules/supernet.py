@@ -61,6 +61,8 @@ class SupernetModule(pl.LightningModule):
         self.save_hyperparameters(
             ignore=["supernet", "optimizer", "scheduler", *self.hparams_ignore]
         )
+        # a subclass's frame hands Lightning the Hydra container again: store the plain copy
+        self.hparams["probe_archs"] = probe_archs
         self.net = supernet
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.decision_labels = list(supernet.decisions)

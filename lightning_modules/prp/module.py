@@ -24,6 +24,7 @@ gives the same alphas, pruning and weights as an unbroken run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -83,7 +84,8 @@ class PRPModule(SupernetModule):
         **kwargs: passed to :class:`SupernetModule` (sampler, grad clip, probes, seed, ...).
     """
 
-    hparams_ignore = ("rank_source", "alpha_optimizer", "heldout_archs")
+    # objects, and Hydra containers that a weights_only load refuses (objectives: stored plain)
+    hparams_ignore = ("rank_source", "alpha_optimizer", "heldout_archs", "objectives")
 
     def __init__(
         self,
@@ -127,6 +129,7 @@ class PRPModule(SupernetModule):
             )
         self.rank_source = rank_source
         self.objectives = parse_objectives(objectives)
+        self.hparams["objectives"] = [dataclasses.asdict(o) for o in self.objectives]
         rank_source.check(self.objectives, [])
         self.alpha_optimizer_factory = alpha_optimizer
         self.choices = [tuple(c) for c in supernet.decisions.values()]

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import torch
+
+from search.evaluators.supernet import load_supernet_weights
+from search.spaces import create_space
 from tests.test_train import _cfg
 from train import train
 
@@ -23,6 +27,11 @@ PRP = [
 
 def test_prp_train_ranks_held_out_archs_and_writes_its_selection(tmp_path):
     summary = train(_cfg(tmp_path, *PRP))
+    # its checkpoint is plain data: the supernet evaluator loads it with weights_only=True
+    ckpt = torch.load(summary["checkpoint_path"], map_location="cpu", weights_only=True)
+    assert ckpt["hyper_parameters"]["objectives"][1]["device"] == "edgegpu"
+    net = create_space("nb201", channels=4, cells_per_stage=1).build_supernet()
+    load_supernet_weights(net, summary["checkpoint_path"])
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["kendall_tau_pareto_score"] == summary["kendall_tau_pareto_score"]
     assert -1 <= summary["kendall_tau_pareto_score"] <= 1
