@@ -50,9 +50,9 @@ def check_one_network(sizes: Mapping[str, Sized], allow_size_mismatch: bool = Fa
     message = (
         "the objectives come from networks of different sizes: " + "; ".join(parts) + ". The "
         "front would pair the accuracy of one network with the cost of another. Build the "
-        "space at the table's size (space=nb201: channels=16, cells_per_stage=5), or set "
-        "evaluator.allow_size_mismatch=true to search anyway"
+        "space at the table's size (space=nb201: channels=16, cells_per_stage=5) or measure "
+        "the cost on the searched network (hardware=lut / cpu)"
     )
     if not allow_size_mismatch:
-        raise ValueError(message)
-    warnings.warn(message, UserWarning, stacklevel=3)
+        raise ValueError(message + ", or set evaluator.allow_size_mismatch=true to search anyway")
+    warnings.warn(message + " (searching anyway)", UserWarning, stacklevel=3)
