@@ -11,12 +11,15 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_modules.console import quiet_console, quiet_logger
+
 # The package `search/` shadows this script's name: import from the package, never the script.
 from search.objectives import parse_constraints, parse_objectives
 from search.plots import plot_front, plot_hypervolume
 from search.runner import ProgressBar, SearchCallback, run_search
 
 log = logging.getLogger("search")
+quiet_console()
 
 
 class LoggerCallback(SearchCallback):
@@ -40,6 +43,8 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     start = time.time()
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.get("hadas") is not None:
+        return hadas(cfg, out_dir)
     if cfg.get("threads") is not None:
         import torch
 
@@ -54,10 +59,7 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     log.info("Instantiating tactic <%s> with <%s>", cfg.tactic._target_, cfg.algorithm._target_)
     tactic = hydra.utils.instantiate(cfg.tactic, algorithm=algorithm)
     archive = hydra.utils.instantiate(cfg.archive)
-    logger = hydra.utils.instantiate(cfg.logger) if cfg.get("logger") else None
-    if hasattr(logger, "_wandb_init"):
-        # Lightning always passes anonymous=None, which W&B >= 0.19 warns about at every init.
-        logger._wandb_init.pop("anonymous", None)
+    logger = quiet_logger(hydra.utils.instantiate(cfg.logger)) if cfg.get("logger") else None
     OmegaConf.save(cfg, out_dir / "config_resolved.yaml", resolve=True)
     callbacks: list[SearchCallback] = [ProgressBar(disable=not cfg.progress_bar)]
     if logger is not None:
@@ -110,6 +112,39 @@ def search(cfg: DictConfig) -> dict[str, Any]:
             wandb.finish()
 
 
+def hadas(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """HADAS bi-level search (``experiment=hadas_nb201_tx2``): backbones x exits x DVFS."""
+    from torch.utils.data import DataLoader
+
+    from search.hadas import run_hadas
+
+    h = cfg.hadas
+    pipeline = hydra.utils.instantiate(h.pipeline)
+    dvfs = hydra.utils.instantiate(h.hardware.model)
+    data = pipeline.datamodule
+    data.setup("fit")
+    # batch 1: the measured latency of early exit is per sample
+    valid = list(DataLoader(data.val_dataloader().dataset, batch_size=1))
+    test = list(DataLoader(data.test_dataloader().dataset, batch_size=1))
+    OmegaConf.save(cfg, out_dir / "config_resolved.yaml", resolve=True)
+    summary = run_hadas(
+        pipeline,
+        valid,
+        dvfs,
+        out_dir,
+        outer_budget=h.outer_budget,
+        max_backbones=h.max_backbones,
+        inner_budget=h.inner_budget,
+        gamma=h.gamma,
+        seed=cfg.seed,
+        resume=cfg.resume in (True, "auto"),
+        settings=pipeline.settings(),
+        test_batches=test,
+    )
+    log.info("HADAS: %s", json.dumps(summary.get("dynamic_vs_static"), default=float))
+    return summary
+
+
 def _devices(cfg: DictConfig, space) -> dict[str, Any]:
     """``hardware=<device>`` plugs a device in as the source of its metrics (objectives name it
     by ``device.name``, e.g. ``objectives.latency.device=cpu``)."""
@@ -145,7 +180,10 @@ def _log_results(logger, result, summary: dict, plots: dict[str, Path]) -> None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="search")
 def main(cfg: DictConfig) -> float:
-    return search(cfg)["hypervolume"]
+    summary = search(cfg)
+    if "hypervolume" not in summary:  # HADAS: the dynamic front's hypervolume
+        return summary["dynamic_vs_static"]["hv_a"]
+    return summary["hypervolume"]
 
 
 if __name__ == "__main__":

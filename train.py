@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +14,14 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_modules.console import quiet_console, quiet_logger
 from search.benchmarks import NB201Table
 from search.evaluators.subnet import SubnetEvaluator
 from search.ranking import ranking_report
 
 log = logging.getLogger("train")
 
-# Console noise that says nothing about this run: Lightning's deprecation of its own pytree
-# helper, its advert for a cloud logger, and the note that a full validation set is used.
-warnings.filterwarnings("ignore", message=".*LeafSpec")
-_LIGHTNING_NOISE = ("💡 Tip:", "`Trainer(limit_val_batches=1.0)` was configured")
-
-
-class _DropLightningNoise(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(_LIGHTNING_NOISE)
-
-
-for _name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero"):
-    logging.getLogger(_name).addFilter(_DropLightningNoise())
+quiet_console()
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -129,10 +117,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         probe_archs=archs[: ev.num_probe_archs],
         **heldout,
     )
-    logger = hydra.utils.instantiate(cfg.logger)
-    if hasattr(logger, "_wandb_init"):
-        # Lightning always passes anonymous=None, which W&B >= 0.19 warns about at every init.
-        logger._wandb_init.pop("anonymous", None)
+    logger = quiet_logger(hydra.utils.instantiate(cfg.logger))
     callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()]
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
     logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

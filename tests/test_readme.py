@@ -234,10 +234,17 @@ def test_readme_command_runs(command, tmp_path, request, monkeypatch):
             overrides = [o for o in overrides if not o.startswith("space=")]
             overrides += ["space=nb201_cpu", "space.channels=4", "budget=8",
                           "evaluator.recal_batches=1", "evaluator.val_batches=1"]  # fmt: skip
+        if "experiment=hadas_nb201_tx2" in overrides:  # the bi-level search on seconds
+            from tests.test_search import HADAS_TINY
+
+            overrides += HADAS_TINY
         search = _load_search_script()
         if "resume=true" in overrides:  # a search killed at 50 evaluations, resumed to 60
             search(_search_cfg(out, ["budget=50"]))
         summary = search(_search_cfg(out, overrides))
+        if "experiment=hadas_nb201_tx2" in overrides:
+            assert summary["outer"]["n_validated"] == 12 and summary["dynamic_vs_static"]
+            return
         assert summary["n_validated"] <= 60 and summary["front"]
         if "evaluator=supernet" in overrides:
             assert summary["evaluator"].startswith("validation:supernet")

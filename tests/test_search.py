@@ -270,3 +270,21 @@ def test_supernet_evaluator_refuses_a_checkpoint_of_another_shape(tmp_path, supe
                           SyntheticDataModule())  # fmt: skip
     with pytest.raises(FileNotFoundError, match="does not exist"):
         SupernetEvaluator(tmp_path / "none.ckpt", create_space("nb201"), SyntheticDataModule())
+
+
+def test_hadas_experiment_runs_through_search_py(tmp_path):
+    """experiment=hadas_nb201_tx2 on a budget of seconds: both fronts, the plot, summary.json,
+    and a resumed run that trains nothing again gives the same fronts."""
+    tiny = ["experiment=hadas_nb201_tx2", *HADAS_TINY]
+    summary = search_script.search(_cfg(tmp_path, *tiny))
+    files = ("summary.json", "static_front.json", "dynamic_front.json", "static_vs_dynamic.png")
+    assert all((tmp_path / name).is_file() for name in files)
+    assert summary["outer"]["n_validated"] == 12 and len(summary["backbones"]) == 1
+    again = search_script.search(_cfg(tmp_path, *tiny, "resume=auto"))
+    assert again["dynamic_vs_static"] == summary["dynamic_vs_static"]
+
+
+HADAS_TINY = ["hadas.outer_budget=12", "hadas.max_backbones=1",
+            "hadas.inner_budget=6", "hadas.pipeline.backbone_epochs=1",
+            "hadas.pipeline.exit_epochs=1", "hadas.pipeline.datamodule.max_train_images=200",
+            "hadas.pipeline.space.channels=4"]  # fmt: skip

@@ -40,12 +40,18 @@ def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
+def _words(path: Path) -> list[str]:
+    """The markers that make an experiment search.py's: a tactic override or a hadas node."""
+    text = path.read_text()
+    return [m for m in ("/tactic", "hadas:") if m in text]
+
+
 def _train_experiments() -> list[str]:
     """Experiments of train.py (search.py's own set a tactic; tests/test_search.py has those)."""
     return [
         o
         for o in _options("experiment")
-        if "/tactic" not in (CONF / "experiment" / f"{o}.yaml").read_text()
+        if not {"/tactic", "hadas:"} & set(_words(CONF / "experiment" / f"{o}.yaml"))
     ]
 
 
