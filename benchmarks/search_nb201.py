@@ -205,7 +205,15 @@ def oracle_predictors(table: NB201Table, metric_columns: dict[str, str]):
     )
 
 
-def run_one(search, table: NB201Table, problem: str, tactic: str, seed: int, out_dir: Path) -> dict:
+def run_one(
+    search,
+    table: NB201Table,
+    problem: str,
+    tactic: str,
+    seed: int,
+    out_dir: Path,
+    budget: int | None = None,
+) -> dict:
     base, extra = VARIANTS.get(tactic, (tactic, []))
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(
@@ -214,6 +222,7 @@ def run_one(search, table: NB201Table, problem: str, tactic: str, seed: int, out
                 f"experiment=nb201_{problem}_{base}",
                 *extra,
                 f"seed={seed}",
+                *([f"budget={budget}"] if budget is not None else []),
                 f"paths.output_dir={out_dir}",
                 "~logger",
                 "progress_bar=false",
@@ -274,6 +283,12 @@ def main() -> None:
     parser.add_argument("--tactics", nargs="+", default=list(TACTICS))
     parser.add_argument("--out", type=Path, default=None, help="markdown file for the table")
     parser.add_argument("--runs-dir", type=Path, default=None, help="keep run dirs here")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=None,
+        help="validations per run (default: the experiment's 500)",
+    )
     args = parser.parse_args()
 
     search = load_search()
@@ -294,7 +309,13 @@ def main() -> None:
             taus = []
             for seed in range(args.seeds):
                 run = run_one(
-                    search, table, problem, tactic, seed, runs_dir / f"{problem}_{tactic}_{seed}"
+                    search,
+                    table,
+                    problem,
+                    tactic,
+                    seed,
+                    runs_dir / f"{problem}_{tactic}_{seed}",
+                    budget=args.budget,
                 )
                 curve = truth.curve(run["evaluations"])
                 curves.append(curve)
