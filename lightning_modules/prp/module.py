@@ -198,7 +198,9 @@ class PRPModule(SupernetModule):
         while self.alpha_steps < finished_epochs - self.hparams.fair_epochs:
             self.alpha_step()
 
-    def _objectives_of(self, arch: dict[str, Any]) -> np.ndarray | None:
+    def objectives_of(self, arch: dict[str, Any]) -> np.ndarray | None:
+        """Ground-truth objectives of ``arch`` in minimisation form (cached); None if any is
+        unmeasured."""
         key = canonical_json(arch)
         if key not in self.truth:
             metrics = self.rank_source.evaluate(arch, self.objectives)
@@ -223,7 +225,7 @@ class PRPModule(SupernetModule):
             if key in seen or key in self.heldout:
                 continue
             seen.add(key)
-            f = self._objectives_of(arch)
+            f = self.objectives_of(arch)
             if f is not None:
                 archs.append(arch)
                 rows.append(f)

@@ -36,7 +36,7 @@ def predicted_front(
     objective. At most ``max_archs`` combinations are looked at."""
     combos = itertools.islice(itertools.product(*selection.values()), max_archs)
     archs = [dict(zip(selection, c, strict=True)) for c in combos]
-    rows = [(a, module._objectives_of(a)) for a in archs]
+    rows = [(a, module.objectives_of(a)) for a in archs]
     rows = [(a, f) for a, f in rows if f is not None]
     if not rows:
         return []

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from search.spaces.base import arch_key
+from hardware.base import arch_cache_key
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class SubnetEvaluator:
         return t if self.device is None else t.to(self.device)
 
     def load_done(self, key: str | None = None) -> dict[str, dict]:
-        """Finished results by :func:`~search.spaces.base.arch_key` (empty if none yet).
+        """Finished results by :func:`~hardware.base.arch_cache_key` (empty if none yet).
 
         With ``key`` (a :func:`fingerprint`), results recorded under another key (other
         weights or other evaluation data) are ignored, with a warning.
@@ -132,7 +132,7 @@ class SubnetEvaluator:
                 if key is not None and rec.get("key") != key:
                     stale += 1
                     continue
-                done[arch_key(rec["arch"])] = rec
+                done[arch_cache_key(rec["arch"])] = rec
         if stale:
             log.warning(
                 "ignoring %d results in %s from other weights or evaluation data",
@@ -161,16 +161,16 @@ class SubnetEvaluator:
         done = self.load_done(key)
         if done:
             log.info("resuming: %d of %d architectures already evaluated", len(done), len(archs))
-        todo = [a for a in archs if arch_key(a) not in done]
+        todo = [a for a in archs if arch_cache_key(a) not in done]
         for arch in tqdm(todo, desc="evaluate sub-networks", disable=not progress):
             plain = arch if isinstance(arch, str) else dict(arch)
             rec = {"arch": plain, **self.evaluate_one(supernet, arch), "key": key}
-            done[arch_key(arch)] = rec
+            done[arch_cache_key(arch)] = rec
             if self.results_path is not None:
                 self.results_path.parent.mkdir(parents=True, exist_ok=True)
                 with self.results_path.open("a") as f:
                     f.write(json.dumps(rec) + "\n")
-        return [done[arch_key(a)] for a in archs]
+        return [done[arch_cache_key(a)] for a in archs]
 
 
 def _take(loader, n: int | None):

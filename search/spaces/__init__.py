@@ -36,7 +36,6 @@ from search.spaces.base import (  # noqa: E402
     SearchSpace,
     Supernet,
     arch_id,
-    arch_key,
     canonical_json,
 )
 
@@ -46,7 +45,6 @@ __all__ = [
     "SearchSpace",
     "Supernet",
     "arch_id",
-    "arch_key",
     "canonical_json",
     "create_space",
     "list_spaces",

@@ -30,11 +30,6 @@ def arch_id(arch: Mapping[str, Any]) -> str:
     return hashlib.sha1(canonical_json(arch).encode()).hexdigest()[:16]
 
 
-def arch_key(arch: str | Mapping[str, Any]) -> str:
-    """A string that identifies an architecture given in either form (serialized or mapping)."""
-    return arch if isinstance(arch, str) else canonical_json(arch)
-
-
 @runtime_checkable
 class SearchSpace(Protocol):
     """What searches, training modules and devices need from a search space."""

@@ -8,11 +8,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from hardware.base import arch_cache_key
 from search.algorithms import agemoea, moead, nsga2, random_search, unsga3
 from search.archive import Archive
 from search.evaluators import TableEvaluator
 from search.runner import run_search
-from search.spaces import arch_key, create_space
+from search.spaces import create_space
 from search.tactics import (
     ConcurrentNAS,
     FullSearch,
@@ -45,7 +46,7 @@ class CountingTable(TableEvaluator):
     def evaluate(self, arch, targets):
         if self.crash_after is not None and sum(self.calls.values()) >= self.crash_after:
             raise Crash(f"killed after {self.crash_after} evaluations")
-        self.calls[arch_key(arch)] += 1  # evaluators get the space's mapping form
+        self.calls[arch_cache_key(arch)] += 1  # evaluators get the space's mapping form
         return super().evaluate(arch, targets)
 
 
