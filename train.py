@@ -1,4 +1,10 @@
-"""Train a weight-sharing supernet, then rank sub-networks against NAS-Bench-201 ground truth."""
+"""Train a weight-sharing supernet, then evaluate sub-networks from its shared weights.
+
+With a ground-truth table (NAS-Bench-201: ``evaluation=nb201`` names ``gt_metric``) the sampled
+sub-networks are ranked against it (Kendall tau, PRP-NAS section 3.1). A space with no ground
+truth (``ofa_mbv3``: ``evaluation=ofa``) reports the accuracy of its max, min and sampled
+sub-networks instead.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +21,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_modules.console import quiet_console, quiet_logger
+from lightning_modules.ofa.phases import parse_phases
 from search.benchmarks import NB201Table
 from search.evaluators.subnet import SubnetEvaluator
 from search.ranking import ranking_report
+from search.spaces.base import canonical_json
 
 log = logging.getLogger("train")
 
@@ -48,6 +56,81 @@ def check_config(cfg: DictConfig) -> None:
             "not a supernet: train.py trains supernets (model=fairnas, spos, prp); exits are "
             "trained by lightning_modules.multi_exit.ExitPipeline (benchmarks/hadas_*.py)"
         )
+    space_name = cfg.space.get("name")
+    if "gt_metric" in cfg.evaluation and space_name != "nb201":
+        raise ValueError(
+            f"evaluation ranks sub-networks against the NAS-Bench-201 table (evaluation.gt_metric="
+            f"{cfg.evaluation.gt_metric}), which has no space={space_name} architectures: use "
+            "evaluation=ofa (shared-weight accuracy of the max, min and sampled sub-networks)"
+        )
+    if "phases" in cfg.model:
+        total = sum(p.epochs for p in parse_phases(cfg.model.phases))
+        if cfg.trainer.get("max_epochs") != total:
+            raise ValueError(
+                f"trainer.max_epochs={cfg.trainer.get('max_epochs')!r} but model.phases last "
+                f"{total} epochs: set trainer.max_epochs={total} or change the phases' epochs"
+            )
+
+
+def _evaluate(cfg: DictConfig, module, datamodule, archs: list, out_dir: Path, device) -> list:
+    """Accuracy of ``archs`` from the shared weights, BN recalibrated (``subnet_eval.jsonl``)."""
+    ev = cfg.evaluation
+    evaluator = SubnetEvaluator.from_datamodule(
+        datamodule,
+        ev.recal_batches,
+        ev.val_batches,
+        seed=cfg.seed,
+        results_path=out_dir / "subnet_eval.jsonl",
+        device=device,
+    )
+    module.net.eval()
+    return evaluator.evaluate(module.net, archs)
+
+
+def scored_archs(space, ev: DictConfig) -> list[dict]:
+    """The max and the min architecture, then ``ev.num_archs`` distinct uniform samples.
+
+    Raises:
+        ValueError: the space has no ``max_arch`` / ``min_arch`` (not an elastic space).
+    """
+    missing = [m for m in ("max_arch", "min_arch") if not callable(getattr(space, m, None))]
+    if missing:
+        raise ValueError(
+            f"space {space.name!r} has no {missing}: evaluation=ofa (no ground truth) and "
+            "model=ofa need an elastic space (space=ofa_mbv3); NAS-Bench-201 spaces rank against "
+            "the table with evaluation=nb201"
+        )
+    bounds = [space.max_arch(), space.min_arch()]
+    sampled = space.sample_unique(np.random.default_rng(ev.arch_seed), ev.num_archs)
+    return [space.parse(a) for a in bounds + list(sampled)]
+
+
+def score_subnets(
+    cfg: DictConfig, module, datamodule, archs: list[dict], out_dir: Path, device
+) -> dict:
+    """Accuracy of the max, min and sampled sub-networks from the shared weights: their values,
+    range and mean (a space with no ground-truth table has no ranking to correlate)."""
+    results = _evaluate(cfg, module, datamodule, archs, out_dir, device)
+    acc = [r["acc_top1"] for r in results]
+    sampled = acc[2:]
+    metrics = {
+        "acc_top1_max_arch": acc[0],
+        "acc_top1_min_arch": acc[1],
+        "acc_top1_range": [min(acc), max(acc)],
+        "mean_subnet_acc": float(np.mean(sampled)) if sampled else None,
+        "n_archs": len(sampled),
+    }
+    log.info(
+        "no ground truth for space %s: scored the max, the min and %d sampled sub-networks from "
+        "the shared weights (BN recalibrated), no Kendall tau; max %.2f%%, min %.2f%%, mean %s",
+        cfg.space.name,
+        len(sampled),
+        acc[0],
+        acc[1],
+        "n/a" if not sampled else f"{metrics['mean_subnet_acc']:.2f}%",
+    )
+    rows = [[canonical_json(a), r["acc_top1"]] for a, r in zip(archs, results, strict=True)]
+    return {"metrics": metrics, "acc_top1_sampled": sampled, "rows": rows}
 
 
 def rank_subnets(
@@ -61,16 +144,7 @@ def rank_subnets(
 ) -> dict:
     """Score ``archs`` from the shared weights and correlate with the benchmark's ground truth."""
     ev = cfg.evaluation
-    evaluator = SubnetEvaluator.from_datamodule(
-        datamodule,
-        ev.recal_batches,
-        ev.val_batches,
-        seed=cfg.seed,
-        results_path=out_dir / "subnet_eval.jsonl",
-        device=device,
-    )
-    module.net.eval()
-    results = evaluator.evaluate(module.net, archs)
+    results = _evaluate(cfg, module, datamodule, archs, out_dir, device)
     table = NB201Table.load(ev.table_path)
     est = np.array([r["acc_top1"] for r in results])
     true = table.values(archs, ev.gt_metric)
@@ -87,7 +161,7 @@ def rank_subnets(
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit the supernet, rank sub-networks, write ``summary.json``; returns the summary."""
+    """Fit the supernet, rank or score sub-networks, write ``summary.json``; returns it."""
     start = time.time()
     check_config(cfg)
     out_dir = Path(cfg.paths.output_dir)
@@ -101,11 +175,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")
     space = hydra.utils.instantiate(cfg.space, num_classes=datamodule.num_classes)
     ev = cfg.evaluation
-    # arch strings: the records and the ranking against the table keep the benchmark form
-    archs = [
-        space.serialize(a)
-        for a in space.sample_unique(np.random.default_rng(ev.arch_seed), ev.num_archs)
-    ]
+    ranked = "gt_metric" in ev  # a ground-truth table to rank against (NAS-Bench-201)
+    if ranked:
+        # arch strings: the records and the ranking against the table keep the benchmark form
+        archs = [
+            space.serialize(a)
+            for a in space.sample_unique(np.random.default_rng(ev.arch_seed), ev.num_archs)
+        ]
+    else:
+        archs = scored_archs(space, ev)
     log.info("Instantiating model <%s> (sampler=%s)", cfg.model._target_, cfg.model.sampler)
     # a model that learns from ground-truth ranks (PRP-NAS) never sees the ranked architectures
     heldout = {}
@@ -134,13 +212,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "data_source": datamodule.source,
             "data_sizes": datamodule.split_sizes(),
         }
-        if ev.num_archs > 0:
-            ranked = rank_subnets(
-                cfg, module, datamodule, space, archs, out_dir, trainer.strategy.root_device
-            )
-            summary.update(ranked["metrics"], gt_table=ranked["table_source"], **ranked["extras"])
-            logger.log_metrics({f"rank/{k}": v for k, v in ranked["metrics"].items()})
-            _log_table(logger, ranked["rows"], [ev.gt_metric, ev.cost_metric])
+        device = trainer.strategy.root_device
+        if ranked and ev.num_archs > 0:
+            ranks = rank_subnets(cfg, module, datamodule, space, archs, out_dir, device)
+            summary.update(ranks["metrics"], gt_table=ranks["table_source"], **ranks["extras"])
+            logger.log_metrics({f"rank/{k}": v for k, v in ranks["metrics"].items()})
+            _log_table(logger, ranks["rows"], [ev.gt_metric, ev.cost_metric])
+        elif not ranked:
+            scores = score_subnets(cfg, module, datamodule, archs, out_dir, device)
+            summary.update(scores["metrics"], acc_top1_sampled=scores["acc_top1_sampled"])
+            floats = {k: v for k, v in scores["metrics"].items() if isinstance(v, float)}
+            logger.log_metrics({f"eval/{k}": v for k, v in floats.items()})
+            _log_table(logger, scores["rows"], [])
         ckpt_cb = trainer.checkpoint_callback
         summary.update(
             n_evaluated_archs=ev.num_archs,
@@ -172,7 +255,8 @@ def _log_table(logger, rows: list[list], names: list[str]) -> None:
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     summary = train(cfg)
-    return summary.get("kendall_tau_pareto")
+    # the sweeper's metric: ranking quality, or with no ground truth the mean sub-network accuracy
+    return summary.get("kendall_tau_pareto", summary.get("mean_subnet_acc"))
 
 
 if __name__ == "__main__":
