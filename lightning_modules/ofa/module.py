@@ -162,6 +162,16 @@ class ProgressiveShrinkingModule(SupernetModule):
         """Mean ``T^2 KL(softmax(teacher/T) || softmax(student/T))`` over the batch."""
         return distillation_kl(student, teacher, self.hparams.kd_temperature).mean()
 
+    def subnet_loss(
+        self, logits: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(CE + kd_weight * KD, CE, KD)`` of one sub-network; KD is 0 with no teacher."""
+        ce = nn.functional.cross_entropy(logits, y)
+        if teacher is None:
+            return ce, ce, torch.zeros((), device=logits.device)
+        kd = self.kd_loss(logits, teacher)
+        return ce + self.hparams.kd_weight * kd, ce, kd
+
     def teacher_logits(self, x: torch.Tensor, arch: Mapping[str, Any]) -> torch.Tensor:
         """Soft targets: the largest sub-network at ``arch``'s resolution, no gradient."""
         teacher = dict(self.max_arch)
@@ -185,14 +195,9 @@ class ProgressiveShrinkingModule(SupernetModule):
         for arch in archs:
             self.net.set_active(arch)
             logits = self(x)
-            ce = nn.functional.cross_entropy(logits, y)
-            loss = ce
-            if teacher is not None:
-                kd = self.kd_loss(logits, teacher)
-                loss = ce + self.hparams.kd_weight * kd
-                kd_sum = kd_sum + kd.detach()
+            loss, ce, kd = self.subnet_loss(logits, y, teacher)
             self.manual_backward(loss)  # gradients of all sub-networks accumulate in .grad
-            ce_sum = ce_sum + ce.detach()
+            ce_sum, kd_sum = ce_sum + ce.detach(), kd_sum + kd.detach()
             self.train_acc.update(logits.detach(), y)
         self._weight_update(opt)
         n = len(archs)

@@ -1,0 +1,82 @@
+"""train.py with progressive shrinking on the elastic MobileNetV3 (no ground-truth table)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from train import train
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+PHASES = (
+    "model.phases=[{name:largest,epochs:1},{name:kernel,epochs:1},"
+    "{name:depth,epochs:1,n_subnets:2},{name:expand,epochs:1,n_subnets:2}]"
+)
+TINY_SPACE = ("space=ofa_mbv3", "space.width_mult=0.25")
+TINY = [
+    "model=ofa",
+    "data=synthetic",
+    "logger=csv",
+    PHASES,
+    "trainer.max_epochs=4",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_progress_bar=false",
+    "evaluation.num_archs=3",
+    "evaluation.recal_batches=2",
+    "evaluation.val_batches=1",
+]
+
+
+def _cfg(tmp_path: Path, *overrides: str, space: tuple[str, ...] = TINY_SPACE):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(
+            "train", overrides=[*space, *TINY, f"paths.output_dir={tmp_path}", *overrides]
+        )
+
+
+def test_train_ofa_scores_max_min_and_sampled_subnets(tmp_path):
+    summary = train(_cfg(tmp_path))
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary, default=float))
+    sampled = summary["acc_top1_sampled"]
+    assert len(sampled) == 3 == summary["n_archs"]
+    accs = [summary["acc_top1_max_arch"], summary["acc_top1_min_arch"], *sampled]
+    assert all(0 <= a <= 100 for a in accs)
+    assert summary["acc_top1_range"] == [min(accs), max(accs)]
+    assert summary["mean_subnet_acc"] == pytest.approx(np.mean(sampled))
+    assert not [k for k in summary if "tau" in k or "spearman" in k]  # no ground truth
+    records = [json.loads(line) for line in (tmp_path / "subnet_eval.jsonl").read_text().split()]
+    assert [r["acc_top1"] for r in records] == accs
+    from search.spaces import create_space
+
+    space = create_space("ofa_mbv3", width_mult=0.25)
+    assert records[0]["arch"] == space.max_arch() and records[1]["arch"] == space.min_arch()
+    ckpt = torch.load(summary["checkpoint_path"], weights_only=False)
+    assert ckpt["epoch"] == 3 and ckpt["ofa"] == {"channels_reorganized": True}
+    assert ckpt["hyper_parameters"]["phases"][3] == {"name": "expand", "epochs": 1, "n_subnets": 2}
+    assert summary["sampler"] == "spos"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (["trainer.max_epochs=5"], "trainer.max_epochs=5 but model.phases last 4 epochs"),
+        (["evaluation=nb201"], "NAS-Bench-201 table .* no space=ofa_mbv3 architectures"),
+        (["model.phases=[{name:kernel,depths:[4]}]"], "sets depths, but depth is elastic only"),
+    ],
+)
+def test_bad_ofa_config_fails_naming_it(tmp_path, overrides, match):
+    with pytest.raises(ValueError, match=match):
+        train(_cfg(tmp_path, *overrides))
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_model_ofa_on_a_space_that_is_not_elastic_fails_naming_it(tmp_path):
+    cfg = _cfg(tmp_path, space=("space=nb201_cpu", "space.channels=4"))
+    with pytest.raises(ValueError, match=r"space 'nb201' has no \['max_arch', 'min_arch'\]"):
+        train(cfg)
