@@ -221,6 +221,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         elif not ranked:
             scores = score_subnets(cfg, module, datamodule, archs, out_dir, device)
             summary.update(scores["metrics"], acc_top1_sampled=scores["acc_top1_sampled"])
+            # what rebuilds the supernet from the checkpoint: create_space(**summary["space"])
+            summary["space"] = {"name": space.name, **getattr(space, "kwargs", {})}
             floats = {k: v for k, v in scores["metrics"].items() if isinstance(v, float)}
             logger.log_metrics({f"eval/{k}": v for k, v in floats.items()})
             _log_table(logger, scores["rows"], [])
