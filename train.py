@@ -1,9 +1,9 @@
 """Train a weight-sharing supernet, then evaluate sub-networks from its shared weights.
 
-With a ground-truth table (NAS-Bench-201: ``evaluation=nb201`` names ``gt_metric``) the sampled
-sub-networks are ranked against it (Kendall tau, PRP-NAS section 3.1). A space with no ground
-truth (``ofa_mbv3``: ``evaluation=ofa``) reports the accuracy of its max, min and sampled
-sub-networks instead.
+The evaluation follows the space (``conf/evaluation/<space>.yaml``): with a ground-truth table
+(NAS-Bench-201, whose evaluation names a ``gt_metric``) the sampled sub-networks are ranked
+against it (Kendall tau, PRP-NAS section 3.1); a space with no ground truth (``ofa_mbv3``)
+reports the accuracy of its max, min and sampled sub-networks instead.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(
             f"evaluation ranks sub-networks against the NAS-Bench-201 table (evaluation.gt_metric="
             f"{cfg.evaluation.gt_metric}), which has no space={space_name} architectures: use "
-            "evaluation=ofa (shared-weight accuracy of the max, min and sampled sub-networks)"
+            "evaluation=ofa_mbv3 (shared-weight accuracy of the max, min and sampled sub-networks)"
         )
     if "phases" in cfg.model:
         total = sum(p.epochs for p in parse_phases(cfg.model.phases))
@@ -96,7 +96,7 @@ def scored_archs(space, ev: DictConfig) -> list[dict]:
     missing = [m for m in ("max_arch", "min_arch") if not callable(getattr(space, m, None))]
     if missing:
         raise ValueError(
-            f"space {space.name!r} has no {missing}: evaluation=ofa (no ground truth) and "
+            f"space {space.name!r} has no {missing}: evaluation=ofa_mbv3 (no ground truth) and "
             "model=ofa need an elastic space (space=ofa_mbv3); NAS-Bench-201 spaces rank against "
             "the table with evaluation=nb201"
         )

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.errors import InstantiationException
 
 from train import train
 
@@ -17,10 +18,21 @@ PHASES = (
     "model.phases=[{name:largest,epochs:1},{name:kernel,epochs:1},"
     "{name:depth,epochs:1,n_subnets:2},{name:expand,epochs:1,n_subnets:2}]"
 )
-TINY_SPACE = ("space=ofa_mbv3", "space.width_mult=0.25")
+# two narrow stages at 12-16 px: a sub-second step on one CPU thread
+TINY_SPACE = (
+    "space=ofa_mbv3",
+    "space.width_mult=0.25",
+    "space.widths=[24,40]",
+    "space.strides=[1,2]",
+    "space.acts=[relu,h_swish]",
+    "space.se=[false,true]",
+    "space.resolutions=[12,14,16]",
+)
 TINY = [
     "model=ofa",
     "data=synthetic",
+    "data.image_size=16",
+    "data.n_train=64",
     "logger=csv",
     PHASES,
     "trainer.max_epochs=4",
@@ -32,10 +44,10 @@ TINY = [
 ]
 
 
-def _cfg(tmp_path: Path, *overrides: str, space: tuple[str, ...] = TINY_SPACE):
+def _cfg(tmp_path: Path, *overrides: str, space: tuple[str, ...] = TINY_SPACE, base=TINY):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(
-            "train", overrides=[*space, *TINY, f"paths.output_dir={tmp_path}", *overrides]
+            "train", overrides=[*space, *base, f"paths.output_dir={tmp_path}", *overrides]
         )
 
 
@@ -50,11 +62,14 @@ def test_train_ofa_scores_max_min_and_sampled_subnets(tmp_path):
     assert summary["acc_top1_range"] == [min(accs), max(accs)]
     assert summary["mean_subnet_acc"] == pytest.approx(np.mean(sampled))
     assert not [k for k in summary if "tau" in k or "spearman" in k]  # no ground truth
-    records = [json.loads(line) for line in (tmp_path / "subnet_eval.jsonl").read_text().split()]
+    records = [
+        json.loads(line) for line in (tmp_path / "subnet_eval.jsonl").read_text().splitlines()
+    ]
     assert [r["acc_top1"] for r in records] == accs
     from search.spaces import create_space
 
-    space = create_space("ofa_mbv3", width_mult=0.25)
+    space = create_space(**summary["space"])
+    assert space.stages == 2 and space.resolutions == (12, 14, 16)
     assert records[0]["arch"] == space.max_arch() and records[1]["arch"] == space.min_arch()
     ckpt = torch.load(summary["checkpoint_path"], weights_only=False)
     assert ckpt["epoch"] == 3 and ckpt["ofa"] == {"channels_reorganized": True}
@@ -76,7 +91,19 @@ def test_bad_ofa_config_fails_naming_it(tmp_path, overrides, match):
     assert not (tmp_path / "summary.json").exists()
 
 
-def test_model_ofa_on_a_space_that_is_not_elastic_fails_naming_it(tmp_path):
-    cfg = _cfg(tmp_path, space=("space=nb201_cpu", "space.channels=4"))
-    with pytest.raises(ValueError, match=r"space 'nb201' has no \['max_arch', 'min_arch'\]"):
+@pytest.mark.parametrize(
+    ("overrides", "error", "match"),
+    [
+        ([], InstantiationException, r"needs an elastic supernet .* NB201Network lacks"),
+        (
+            ["model=fairnas", "evaluation=ofa_mbv3"],
+            ValueError,
+            r"space 'nb201' has no \['max_arch', 'min_arch'\]: evaluation=ofa_mbv3",
+        ),
+    ],
+)
+def test_a_space_that_is_not_elastic_fails_naming_it(tmp_path, overrides, error, match):
+    base = [o for o in TINY if not o.startswith("model.phases")] if overrides else TINY
+    cfg = _cfg(tmp_path, *overrides, space=("space=nb201_cpu", "space.channels=4"), base=base)
+    with pytest.raises(error, match=match):
         train(cfg)

@@ -13,7 +13,7 @@ from search.spaces import create_space
 from tests.test_train import CrashAtEpoch
 
 # A tiny elastic MobileNetV3 (all four elastic dimensions, every choice) that trains in seconds.
-TINY_SPACE = {"width_mult": 0.25, "num_classes": 10}
+TINY_SPACE = {"width_mult": 0.25, "stages": 2, "resolutions": (12, 14, 16), "num_classes": 10}
 PHASES = [
     {"name": "largest", "epochs": 1},
     {"name": "kernel", "epochs": 2},
@@ -31,13 +31,13 @@ def sgd(params):
 def _module(**kw) -> ProgressiveShrinkingModule:
     torch.manual_seed(0)
     net = create_space("ofa_mbv3", **TINY_SPACE).build_supernet()
-    args = {"phases": PHASES, "seed": 3, "grad_clip_norm": 5.0}
+    args = {"phases": PHASES, "seed": 3, "grad_clip_norm": 5.0, "channels_last": True}
     args.update(kw)
     return ProgressiveShrinkingModule(net, sgd, **args)
 
 
 def _data() -> SyntheticDataModule:
-    return SyntheticDataModule(n_train=64, n_valid=16, batch_size=32)
+    return SyntheticDataModule(image_size=16, n_train=32, n_valid=16, batch_size=16)
 
 
 def _trainer(tmp_path, callbacks=(), max_epochs: int = EPOCHS) -> pl.Trainer:
@@ -82,13 +82,20 @@ class Record(pl.Callback):
         self.kd.append((trainer.current_epoch, float(trainer.callback_metrics["train/kd"])))
 
 
-def test_phases_by_epoch_teacher_then_students_at_one_resolution(tmp_path):
+@pytest.fixture(scope="module")
+def unbroken(tmp_path_factory) -> tuple[ProgressiveShrinkingModule, Record]:
+    """The whole schedule in one run, recorded (the reference of the resume tests)."""
     module, rec = _module(), Record()
-    _trainer(tmp_path, [rec]).fit(module, datamodule=_data())
+    _trainer(tmp_path_factory.mktemp("unbroken"), [rec]).fit(module, datamodule=_data())
+    return module, rec
+
+
+def test_phases_by_epoch_teacher_then_students_at_one_resolution(unbroken):
+    module, rec = unbroken
     top = module.max_arch
     assert [module.phase_index_at(e) for e in range(EPOCHS)] == [0, 1, 1, 2, 3, 3]
     assert rec.reorganized_at == [EXPAND_START]  # once, when the expand phase starts
-    steps_per_epoch = 2
+    steps_per_epoch = 2  # 32 images, batch 16
     for epoch in range(EPOCHS):
         calls = [a for e, a in rec.active if e == epoch]
         phase = module.phases[module.phase_index_at(epoch)]
@@ -119,15 +126,6 @@ def _assert_same_run(a: ProgressiveShrinkingModule, b: ProgressiveShrinkingModul
         torch.testing.assert_close(b.net.state_dict()[k], v, msg=k, rtol=0, atol=0)
 
 
-@pytest.fixture(scope="module")
-def unbroken(tmp_path_factory) -> ProgressiveShrinkingModule:
-    """The whole schedule in one run (the reference of the resume tests)."""
-    module, rec = _module(), Record()
-    _trainer(tmp_path_factory.mktemp("unbroken"), [rec]).fit(module, datamodule=_data())
-    assert rec.reorganized_at == [EXPAND_START]
-    return module
-
-
 @pytest.mark.parametrize(
     ("crash_epoch", "reorganized_after_resume"),
     [(2, [EXPAND_START]), (EXPAND_START + 1, [])],
@@ -144,4 +142,4 @@ def test_resume_mid_phase_equals_unbroken_and_reorganizes_once(
     resumed, rec = _module(), Record()
     _trainer(tmp_path / "resumed", [rec]).fit(resumed, datamodule=_data(), ckpt_path=ckpt)
     assert rec.reorganized_at == reorganized_after_resume  # never a second time
-    _assert_same_run(unbroken, resumed)
+    _assert_same_run(unbroken[0], resumed)
