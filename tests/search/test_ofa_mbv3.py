@@ -437,3 +437,49 @@ def test_built_subnet_matches_the_extracted_layout(space):
     assert out.shape == (2, 10) and fresh.classifier.weight.grad is not None
     big = OFAMobileNetV3(width_mult=0.25, stages=3, resolutions=(32,), num_classes=5)
     assert big(torch.randn(1, 3, 40, 40)).shape == (1, 5) and len(big.stages) == 3
+
+
+def test_slice_cache_follows_weight_updates(space):
+    """Outside autograd the active slices are cached; every kind of weight change shows."""
+    torch.manual_seed(0)
+    net = space.build_supernet()
+    _perturb_transforms(net)
+    arch = {**space.sample(np.random.default_rng(6)), "resolution": 32}
+    net.set_active(arch)
+    recalibrate_bn(net, _batches(1))
+    x = _batches(1, size=2, seed=7)[0]
+
+    def check() -> torch.Tensor:
+        with torch.no_grad():
+            y = net(x)
+            torch.testing.assert_close(y, net.extract_subnet().eval()(x), rtol=1e-4, atol=1e-5)
+        return y
+
+    with torch.inference_mode():
+        y0 = net(x)  # fills the cache with inference tensors
+    torch.testing.assert_close(check(), y0)
+    # an optimizer step (train-mode forward with autograd bypasses the cache)
+    net.train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    nn.functional.cross_entropy(net(x), torch.tensor([1, 2])).backward()
+    opt.step()
+    net.eval()
+    y1 = check()
+    assert not torch.allclose(y1, y0)
+    # load_state_dict, reorganize_channels, a dtype change, recalibration, a switch
+    other = space.build_supernet()
+    _perturb_transforms(other, seed=1)
+    net.load_state_dict(other.state_dict())
+    y2 = check()
+    assert not torch.allclose(y2, y1)
+    net.reorganize_channels()
+    check()
+    recalibrate_bn(net, _batches(1, seed=8))
+    y3 = check()
+    assert not torch.allclose(y3, y2)
+    net.set_active(space.min_arch())
+    check()
+    net.double()
+    x = x.double()
+    with torch.no_grad():
+        assert net(x).dtype == torch.float64

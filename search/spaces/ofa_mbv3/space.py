@@ -186,6 +186,8 @@ class OFAMobileNetV3Space(DecisionSpace):
                 blocks.append((ks, ex))
             self.stage_labels.append((f"stage{i}.depth", blocks))
         self._decisions = labels
+        # (type, value) pairs: a membership test that also tells 3 from 3.0, "3" and True
+        self._allowed = {label: {(type(c), c) for c in cs} for label, cs in labels.items()}
 
     # Configuration -------------------------------------------------------------------------
     @property
@@ -256,9 +258,14 @@ class OFAMobileNetV3Space(DecisionSpace):
                 f" j in 0..{self.max_depth - 1}"
             )
         out: Architecture = {}
+        allowed = self._allowed
         for label, choices in decisions.items():
             value = arch[label]
-            if not any(value == c and type(value) is type(c) for c in choices):
+            try:
+                ok = (type(value), value) in allowed[label]
+            except TypeError:  # unhashable
+                ok = False
+            if not ok:
                 raise ValueError(
                     f"invalid choice {value!r} ({type(value).__name__}) for {label!r} in "
                     f"{self.name}; valid: {list(choices)}"
