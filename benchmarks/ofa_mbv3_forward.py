@@ -5,9 +5,9 @@ For the min, one random (mid) and the max architecture at the given resolution, 
 with that path active and the extracted standalone sub-network are timed in interleaved passes
 (A, B, A, B, ...: each pass is ``--calls`` forward calls, in inference mode), so drift and the
 other processes on the machine hit both alike; the figure is the median over passes of the
-per-call mean. ``set_active`` is timed over 1,000 switches between random architectures (the
-runtime manager's switch path, before BN statistics are loaded). The load average is recorded
-before and after.
+per-call mean. ``set_active`` is timed over 1,000 switches between random architectures, and
+``set_active`` + ``load_bn_state`` (the runtime manager's whole in-process switch) over 1,000
+switches within a family of 7 members. The load average is recorded before and after.
 
     OMP_NUM_THREADS=1 python benchmarks/ofa_mbv3_forward.py --threads 1
 """
@@ -119,9 +119,40 @@ def main() -> None:
     }
     print(f"set_active: median {switch['median_us']:.1f} us, p99 {switch['p99_us']:.1f} us")
 
+    # The whole in-process switch of the runtime (activate + load that member's BN statistics),
+    # over a family of 7 members with their own statistics (as the paper's ladder).
+    family = space.sample(rng, 7)
+    stats = []
+    for arch in family:
+        net.set_active(arch)
+        stats.append(net.bn_state())
+    full_us = []
+    for _ in range(args.switches):
+        k = int(rng.integers(len(family)))
+        t0 = time.perf_counter()
+        net.set_active(family[k])
+        net.load_bn_state(stats[k])
+        full_us.append((time.perf_counter() - t0) * 1e6)
+    switch_bn = {
+        "n": len(full_us),
+        "members": len(family),
+        "median_us": float(np.median(full_us)),
+        "p99_us": float(np.percentile(full_us, 99)),
+        "max_us": float(np.max(full_us)),
+        "bn_tensors_per_member": [len(s) for s in stats],
+        "bn_bytes_per_member": [
+            sum(t.numel() * t.element_size() for t in s.values()) for s in stats
+        ],
+    }
+    print(
+        f"set_active + load_bn_state: median {switch_bn['median_us']:.1f} us, "
+        f"p99 {switch_bn['p99_us']:.1f} us"
+    )
+
     result = {
         "forward": forward,
         "set_active": switch,
+        "set_active_and_load_bn_state": switch_bn,
         "settings": {
             "space": {"name": "ofa_mbv3", **space.kwargs},
             "supernet_params": sum(p.numel() for p in net.parameters()),

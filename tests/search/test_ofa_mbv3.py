@@ -325,10 +325,18 @@ def test_bn_state_of_a_recalibrated_subnet_restores_its_outputs(space, trained_l
     net.load_bn_state(stats[1])
     with torch.no_grad():
         torch.testing.assert_close(net(x), subs[1](x), rtol=1e-5, atol=1e-6)
+    # a bad dict writes nothing (validated before the first copy)
+    before = net.bn_state()
     with pytest.raises(ValueError, match="not a BN running statistic"):
-        net.load_bn_state({"classifier.weight": torch.zeros(3)})
+        net.load_bn_state({**stats[0], "classifier.weight": torch.zeros(3)})
     with pytest.raises(ValueError, match="at most"):
-        net.load_bn_state({"final_expand.bn.running_mean": torch.zeros(10_000)})
+        net.load_bn_state({**stats[0], "final_expand.bn.running_mean": torch.zeros(10_000)})
+    assert all(torch.equal(v, before[k]) for k, v in net.bn_state().items())
+    # float64 statistics (another dtype: the per-tensor copy path) load as well
+    net.load_bn_state({k: v.double() for k, v in stats[0].items()})
+    net.set_active(archs[0])
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), subs[0](x), rtol=1e-5, atol=1e-6)
 
 
 def test_recalibrating_the_supernet_path_equals_recalibrating_its_subnet(space, trained_like):
@@ -483,3 +491,23 @@ def test_slice_cache_follows_weight_updates(space):
     x = x.double()
     with torch.no_grad():
         assert net(x).dtype == torch.float64
+
+
+def test_restricted_sampling_for_progressive_shrinking(space):
+    free = space.sample(np.random.default_rng(3), 20)
+    base = [
+        space.parse(a)
+        for a in super(OFAMobileNetV3Space, space).sample(np.random.default_rng(3), 20)
+    ]
+    assert free == base  # unrestricted: the generic sampler's draws
+    kernel_phase = space.sample(np.random.default_rng(3), 50, depths=[4], expand_ratios=[6])
+    assert all(a["stage3.depth"] == 4 and a["stage3.block3.expand"] == 6 for a in kernel_phase)
+    assert {a["stage2.block1.ks"] for a in kernel_phase} == {3, 5, 7}
+    depth_phase = space.sample(np.random.default_rng(3), 50, depths=[3, 4], kernel_sizes=[7])
+    assert {a["stage1.depth"] for a in depth_phase} == {3, 4}
+    one = space.sample(np.random.default_rng(3), resolutions=[28])
+    assert one["resolution"] == 28 and space.parse(one) == one
+    with pytest.raises(ValueError, match=r"depths=\[5\] must be a non-empty subset .*\[2, 3, 4\]"):
+        space.sample(np.random.default_rng(0), depths=[5])
+    with pytest.raises(ValueError, match="non-empty subset"):
+        space.sample(np.random.default_rng(0), kernel_sizes=[])

@@ -445,22 +445,39 @@ class OFAMobileNetV3(_MobileNetV3):
                 if isinstance(m, nn.modules.batchnorm._BatchNorm)
                 for buf in BN_BUFFERS
             }
-        owners = self._bn_owner
-        for key, value in state.items():
-            if key not in owners:
+            self._bn_views: dict[str, tuple[int, torch.Tensor, torch.Tensor]] = {}
+        owners, views = self._bn_owner, self._bn_views
+        dsts, srcs = [], []
+        for key, value in state.items():  # validate everything before writing anything
+            owner = owners.get(key)
+            if owner is None:
                 raise ValueError(
                     f"{key!r} is not a BN running statistic of this supernet (keys look like "
                     f"'stages.0.blocks.1.expand.bn.running_mean')"
                 )
-            m, buf = owners[key]
-            target = getattr(m, buf)
+            target = owner[0]._buffers[owner[1]]
             n = value.shape[0] if value.dim() == 1 else -1
             if n < 0 or n > target.shape[0]:
                 raise ValueError(
                     f"{key}: got shape {tuple(value.shape)}, need a vector of at most "
                     f"{target.shape[0]} channels"
                 )
-            target[:n].copy_(value)
+            # slicing costs more than copying these few hundred floats: keep the views (valid
+            # while the buffer keeps its storage, which .to() replaces)
+            view = views.get(key)
+            if view is None or view[0] != n or view[1] is not target:
+                view = (n, target, target[:n])
+                views[key] = view
+            dsts.append(view[2])
+            srcs.append(value)
+        if not dsts:
+            return
+        same = all(s.device == dsts[0].device and s.dtype == dsts[0].dtype for s in srcs)
+        if same and hasattr(torch, "_foreach_copy_"):
+            torch._foreach_copy_(dsts, srcs)  # one dispatch: half the time of 100 copy_ calls
+        else:
+            for dst, src in zip(dsts, srcs, strict=True):
+                dst.copy_(src)
 
     # Training support ------------------------------------------------------------------
     @torch.no_grad()
