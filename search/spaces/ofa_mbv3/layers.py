@@ -161,11 +161,11 @@ class DynamicConv2d(nn.Conv2d):
     def active_weight(self, in_channels: int, out_channels: int | None = None) -> torch.Tensor:
         out = self.out_channels if out_channels is None else out_channels
         w = self.weight
-        if in_channels != w.shape[1]:  # a column slice: not contiguous
-            return cached_active(self, (in_channels, out), (w,), lambda: (w[:out, :in_channels],))[
-                0
-            ]
-        return w if out == w.shape[0] else w[:out]  # leading rows: a contiguous view
+        if in_channels == w.shape[1]:
+            return w if out == w.shape[0] else w[:out]  # leading rows: a contiguous view
+        # a column slice is not contiguous: conv2d would copy it at every call
+        (w,) = cached_active(self, (in_channels, out), (w,), lambda: (w[:out, :in_channels],))
+        return w
 
     def forward(self, x: torch.Tensor, out_channels: int | None = None) -> torch.Tensor:
         w = self.active_weight(x.shape[1], out_channels)
