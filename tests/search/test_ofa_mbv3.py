@@ -443,8 +443,18 @@ def test_built_subnet_matches_the_extracted_layout(space):
     out = fresh(torch.randn(2, 3, 32, 32))
     out.sum().backward()
     assert out.shape == (2, 10) and fresh.classifier.weight.grad is not None
-    big = OFAMobileNetV3(width_mult=0.25, stages=3, resolutions=(32,), num_classes=5)
-    assert big(torch.randn(1, 3, 40, 40)).shape == (1, 5) and len(big.stages) == 3
+    short = OFAMobileNetV3(width_mult=0.25, stages=3, resolutions=(32,), num_classes=5)
+    assert short(torch.randn(1, 3, 40, 40)).shape == (1, 5) and len(short.stages) == 3
+    assert short.space.stage_widths == (8, 16, 24)
+    # ImageNet strides (total 32) still run at 32 px, on a 1x1 final map
+    imagenet = create_space("ofa_mbv3", width_mult=0.25, first_stride=2, strides=(2, 2, 2, 1, 2))
+    assert imagenet.total_stride() == 32
+    rebuilt = create_space("ofa_mbv3", **imagenet.kwargs)
+    assert rebuilt.kwargs == imagenet.kwargs
+    assert rebuilt.build_subnet(rebuilt.max_arch()).eval()(torch.randn(1, 3, 32, 32)).shape == (
+        1,
+        10,
+    )
 
 
 def test_slice_cache_follows_weight_updates(space):

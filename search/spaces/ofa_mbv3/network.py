@@ -12,7 +12,10 @@ architecture at its own.
 
 The extracted sub-network (:class:`OFAMobileNetV3Subnet`) holds plain ``nn.Conv2d`` /
 ``nn.BatchNorm2d`` / ``nn.Linear`` layers under the same names as the supernet's kept modules,
-with the supernet's weights (transformed kernels baked in) and BN statistics cloned.
+with the supernet's weights (transformed kernels baked in) and BN statistics cloned. Latency
+tables and measured devices take those standalone networks (``space.build_subnet(arch)`` or
+``extract_subnet``), never the supernet itself: a hooked dynamic layer replayed alone would run
+at its largest size.
 """
 
 from __future__ import annotations
