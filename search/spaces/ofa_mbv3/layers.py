@@ -193,10 +193,11 @@ class DynamicDepthwiseConv2d(nn.Conv2d):
             bias=False,
         )
         self.kernel_sizes = tuple(ks)
-        for src, dst in zip(ks[:0:-1], ks[-2::-1], strict=True):
-            self.register_parameter(
-                self.transform_name(src, dst), nn.Parameter(torch.eye(dst * dst))
-            )
+        self.transform_names = tuple(
+            self.transform_name(src, dst) for src, dst in zip(ks[:0:-1], ks[-2::-1], strict=True)
+        )
+        for name, dst in zip(self.transform_names, ks[-2::-1], strict=True):
+            self.register_parameter(name, nn.Parameter(torch.eye(dst * dst)))
 
     @staticmethod
     def transform_name(src: int, dst: int) -> str:
@@ -209,7 +210,7 @@ class DynamicDepthwiseConv2d(nn.Conv2d):
             return self.weight if channels == self.out_channels else self.weight[:channels]
         if kernel_size not in ks:
             raise ValueError(f"kernel size {kernel_size} not in this layer's {list(ks)}")
-        params = [self.weight, *(p for n, p in self.named_parameters() if n != "weight")]
+        params = [self.weight, *(self._parameters[n] for n in self.transform_names)]
         return cached_active(
             self,
             (channels, kernel_size),
