@@ -182,13 +182,10 @@ def test_inactive_blocks_are_normalised(space):
     assert space.decode(vec2) == space.decode(vec) == parsed
     feats = space.features(arch)
     # inactive blocks are 0 in the features, active ones 1 + choice index
-    f = dict(zip(["resolution"] + labels[1:], feats, strict=False))
+    f = dict(zip(labels, feats, strict=True))  # one feature per decision, same order
     assert f["stage2.block2.ks"] == 0 and f["stage2.block1.ks"] == 3
     assert space.min_arch()["stage1.depth"] == 2 and space.max_arch()["stage5.block3.ks"] == 7
-    assert all(
-        space.sample(np.random.default_rng(0), 100)[i] == space.parse(a)
-        for i, a in enumerate(space.sample(np.random.default_rng(0), 100))
-    )
+    assert all(space.parse(a) == a for a in space.sample(np.random.default_rng(0), 100))
 
 
 # Supernet vs extracted sub-network ---------------------------------------------------------
@@ -325,10 +322,18 @@ def test_bn_state_of_a_recalibrated_subnet_restores_its_outputs(space, trained_l
     net.load_bn_state(stats[1])
     with torch.no_grad():
         torch.testing.assert_close(net(x), subs[1](x), rtol=1e-5, atol=1e-6)
+    # a bad dict writes nothing (validated before the first copy)
+    before = net.bn_state()
     with pytest.raises(ValueError, match="not a BN running statistic"):
-        net.load_bn_state({"classifier.weight": torch.zeros(3)})
+        net.load_bn_state({**stats[0], "classifier.weight": torch.zeros(3)})
     with pytest.raises(ValueError, match="at most"):
-        net.load_bn_state({"final_expand.bn.running_mean": torch.zeros(10_000)})
+        net.load_bn_state({**stats[0], "final_expand.bn.running_mean": torch.zeros(10_000)})
+    assert all(torch.equal(v, before[k]) for k, v in net.bn_state().items())
+    # float64 statistics (another dtype: the per-tensor copy path) load as well
+    net.load_bn_state({k: v.double() for k, v in stats[0].items()})
+    net.set_active(archs[0])
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), subs[0](x), rtol=1e-5, atol=1e-6)
 
 
 def test_recalibrating_the_supernet_path_equals_recalibrating_its_subnet(space, trained_like):
@@ -421,7 +426,7 @@ def test_lut_and_cpu_device_measure_built_subnets(space, tmp_path):
     trace = trace_ops(nets[0][1].eval(), torch.zeros(1, 3, 32, 32))
     assert lut.op_sum(trace.signatures) > 0
     device = CPUDevice(space=space, **FAST)
-    out = device.metrics(space.serialize(archs[0]) and archs[0])
+    out = device.metrics(space.serialize(archs[0]))  # the search's key form builds too
     assert out["latency_ms"] > 0 and out["settings"]["resolution"] == 32
 
 
@@ -435,5 +440,81 @@ def test_built_subnet_matches_the_extracted_layout(space):
     out = fresh(torch.randn(2, 3, 32, 32))
     out.sum().backward()
     assert out.shape == (2, 10) and fresh.classifier.weight.grad is not None
-    big = OFAMobileNetV3(width_mult=0.25, stages=3, resolutions=(32,), num_classes=5)
-    assert big(torch.randn(1, 3, 40, 40)).shape == (1, 5) and len(big.stages) == 3
+    short = OFAMobileNetV3(width_mult=0.25, stages=3, resolutions=(32,), num_classes=5)
+    assert short(torch.randn(1, 3, 40, 40)).shape == (1, 5) and len(short.stages) == 3
+    assert short.space.stage_widths == (8, 16, 24)
+    # ImageNet strides (total 32) still run at 32 px, on a 1x1 final map
+    imagenet = create_space("ofa_mbv3", width_mult=0.25, first_stride=2, strides=(2, 2, 2, 1, 2))
+    assert imagenet.total_stride() == 32
+    rebuilt = create_space("ofa_mbv3", **imagenet.kwargs)
+    assert rebuilt.kwargs == imagenet.kwargs
+    assert rebuilt.build_subnet(rebuilt.max_arch()).eval()(torch.randn(1, 3, 32, 32)).shape == (
+        1,
+        10,
+    )
+
+
+def test_slice_cache_follows_weight_updates(space):
+    """Outside autograd the active slices are cached; every kind of weight change shows."""
+    torch.manual_seed(0)
+    net = space.build_supernet()
+    _perturb_transforms(net)
+    arch = {**space.sample(np.random.default_rng(6)), "resolution": 32}
+    net.set_active(arch)
+    recalibrate_bn(net, _batches(1))
+    x = _batches(1, size=2, seed=7)[0]
+
+    def check() -> torch.Tensor:
+        with torch.no_grad():
+            y = net(x)
+            torch.testing.assert_close(y, net.extract_subnet().eval()(x), rtol=1e-4, atol=1e-5)
+        return y
+
+    with torch.inference_mode():
+        y0 = net(x)  # fills the cache with inference tensors
+    torch.testing.assert_close(check(), y0)
+    # an optimizer step (train-mode forward with autograd bypasses the cache)
+    net.train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    nn.functional.cross_entropy(net(x), torch.tensor([1, 2])).backward()
+    opt.step()
+    net.eval()
+    y1 = check()
+    assert not torch.allclose(y1, y0)
+    # load_state_dict, reorganize_channels, a dtype change, recalibration, a switch
+    other = space.build_supernet()
+    _perturb_transforms(other, seed=1)
+    net.load_state_dict(other.state_dict())
+    y2 = check()
+    assert not torch.allclose(y2, y1)
+    net.reorganize_channels()
+    check()
+    recalibrate_bn(net, _batches(1, seed=8))
+    y3 = check()
+    assert not torch.allclose(y3, y2)
+    net.set_active(space.min_arch())
+    check()
+    net.double()
+    x = x.double()
+    with torch.no_grad():
+        assert net(x).dtype == torch.float64
+
+
+def test_restricted_sampling_for_progressive_shrinking(space):
+    free = space.sample(np.random.default_rng(3), 20)
+    base = [
+        space.parse(a)
+        for a in super(OFAMobileNetV3Space, space).sample(np.random.default_rng(3), 20)
+    ]
+    assert free == base  # unrestricted: the generic sampler's draws
+    kernel_phase = space.sample(np.random.default_rng(3), 50, depths=[4], expand_ratios=[6])
+    assert all(a["stage3.depth"] == 4 and a["stage3.block3.expand"] == 6 for a in kernel_phase)
+    assert {a["stage2.block1.ks"] for a in kernel_phase} == {3, 5, 7}
+    depth_phase = space.sample(np.random.default_rng(3), 50, depths=[3, 4], kernel_sizes=[7])
+    assert {a["stage1.depth"] for a in depth_phase} == {3, 4}
+    one = space.sample(np.random.default_rng(3), resolutions=[28])
+    assert one["resolution"] == 28 and space.parse(one) == one
+    with pytest.raises(ValueError, match=r"depths=\[5\] must be a non-empty subset .*\[2, 3, 4\]"):
+        space.sample(np.random.default_rng(0), depths=[5])
+    with pytest.raises(ValueError, match="non-empty subset"):
+        space.sample(np.random.default_rng(0), kernel_sizes=[])

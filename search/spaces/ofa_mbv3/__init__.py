@@ -10,6 +10,7 @@ from search.spaces.ofa_mbv3.layers import (
     DynamicDepthwiseConv2d,
     DynamicSE,
     SqueezeExcite,
+    clear_active_cache,
     make_divisible,
 )
 from search.spaces.ofa_mbv3.network import (
@@ -69,6 +70,7 @@ __all__ = [
     "OFAMobileNetV3Subnet",
     "SqueezeExcite",
     "Stage",
+    "clear_active_cache",
     "make_divisible",
     "ofa_mbv3",
 ]

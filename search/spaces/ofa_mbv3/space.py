@@ -186,6 +186,8 @@ class OFAMobileNetV3Space(DecisionSpace):
                 blocks.append((ks, ex))
             self.stage_labels.append((f"stage{i}.depth", blocks))
         self._decisions = labels
+        # (type, value) pairs: a membership test that also tells 3 from 3.0, "3" and True
+        self._allowed = {label: {(type(c), c) for c in cs} for label, cs in labels.items()}
 
     # Configuration -------------------------------------------------------------------------
     @property
@@ -256,9 +258,14 @@ class OFAMobileNetV3Space(DecisionSpace):
                 f" j in 0..{self.max_depth - 1}"
             )
         out: Architecture = {}
+        allowed = self._allowed
         for label, choices in decisions.items():
             value = arch[label]
-            if not any(value == c and type(value) is type(c) for c in choices):
+            try:
+                ok = (type(value), value) in allowed[label]
+            except TypeError:  # unhashable
+                ok = False
+            if not ok:
                 raise ValueError(
                     f"invalid choice {value!r} ({type(value).__name__}) for {label!r} in "
                     f"{self.name}; valid: {list(choices)}"
@@ -300,11 +307,56 @@ class OFAMobileNetV3Space(DecisionSpace):
 
     # Sampling --------------------------------------------------------------------------
     def sample(
-        self, rng: np.random.Generator, n: int | None = None
+        self,
+        rng: np.random.Generator,
+        n: int | None = None,
+        *,
+        resolutions: Sequence[int] | None = None,
+        depths: Sequence[int] | None = None,
+        kernel_sizes: Sequence[int] | None = None,
+        expand_ratios: Sequence[float] | None = None,
     ) -> Architecture | list[Architecture]:
         """Uniformly random decisions (so depth is uniform per stage), normalised; ``n=None``
-        returns one architecture."""
-        return super().sample(rng, n)
+        returns one architecture.
+
+        The keyword arguments restrict a kind of decision to a subset of its choices, e.g. the
+        elastic-kernel phase of progressive shrinking samples
+        ``sample(rng, depths=[4], expand_ratios=[6])``. Unrestricted, the draws are those of
+        :meth:`DecisionSpace.sample` (same generator calls, same architectures).
+
+        Raises:
+            ValueError: for a restriction that is empty or not a subset of the space's choices.
+        """
+        subsets = {}
+        for kind, given in (
+            ("resolutions", resolutions),
+            ("depths", depths),
+            ("kernel_sizes", kernel_sizes),
+            ("expand_ratios", expand_ratios),
+        ):
+            full = getattr(self, kind)
+            if given is None:
+                subsets[kind] = full
+                continue
+            sub = tuple(given)
+            if not sub or any(not any(v == c and type(v) is type(c) for c in full) for v in sub):
+                raise ValueError(
+                    f"{kind}={list(sub)} must be a non-empty subset of the space's {list(full)}"
+                )
+            subsets[kind] = tuple(c for c in full if c in sub)  # the space's order
+        kind_of = {"resolution": "resolutions", "depth": "depths", "ks": "kernel_sizes"}
+        choices = [
+            subsets[kind_of.get(label.rsplit(".", 1)[-1], "expand_ratios")]
+            for label in self._decisions
+        ]
+        sizes = [len(c) for c in choices]
+        vecs = rng.integers(0, sizes, size=(1 if n is None else n, len(sizes)))
+        labels = list(self._decisions)
+        archs = [
+            self.parse({lab: c[v] for lab, c, v in zip(labels, choices, vec, strict=True)})
+            for vec in vecs
+        ]
+        return archs[0] if n is None else archs
 
     def sample_unique(self, rng: np.random.Generator, n: int) -> list[Architecture]:
         """``n`` distinct architectures, drawn as :meth:`sample` draws, repeats rejected."""
