@@ -19,3 +19,18 @@ def test_cli_builds_and_resumes(tmp_path, capsys):
     assert first["signatures"] == second["signatures"] > 0
     assert first["fixed_ms"] == second["fixed_ms"] is not None
     assert first["build_seconds"] == pytest.approx(second["build_seconds"], abs=1e-3)
+
+
+def test_cli_takes_any_space_builder_arguments(tmp_path, capsys):
+    out = tmp_path / "ofa.json"
+    argv = ["--space", "ofa_mbv3", "--space-arg", "width_mult=0.25", "--space-arg", "stages=2"]
+    main([*argv, "--n-archs", "2", "--calibrate", "0", "--out", str(out)])
+    report = json.loads(capsys.readouterr().out)
+    lut = json.loads(out.read_text())
+    assert report["signatures"] > 0
+    # two-stage network: the ops of the depthwise convs of stages 3-5 never appear
+    assert any("Conv2d" in sig for sig in lut["ops"])
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        main(["--space", "ofa_mbv3", "--space-arg", "width_mult", "--out", str(out)])
+    with pytest.raises(TypeError, match="channels"):  # nb201's flags on another space
+        main(["--space", "ofa_mbv3", "--channels", "4", "--out", str(out)])

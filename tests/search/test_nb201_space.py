@@ -23,8 +23,10 @@ def table() -> NB201Table:
 
 def test_registry_lists_and_builds_every_space():
     assert "nb201" in list_spaces()
+    tiny = {"nb201": {"channels": 4, "cells_per_stage": 1}, "ofa_mbv3": {"width_mult": 0.25}}
+    assert set(list_spaces()) == set(tiny)  # a new space gets its tiny settings here
     for name in list_spaces():
-        space = create_space(name, channels=4, cells_per_stage=1)
+        space = create_space(name, **tiny[name])
         net = space.build_supernet()
         out = net(torch.randn(2, 3, 32, 32))
         out.sum().backward()
