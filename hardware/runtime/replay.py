@@ -1,0 +1,479 @@
+"""Workload trace replay: the runtime manager against a fixed sub-network, on one trace.
+
+A trace is a list of phases, each with a latency target and a competing CPU load (busy worker
+processes), lasting a number of requests or seconds: Dynamic-OFA's Fig. 6 (the target steps)
+and Fig. 7 (a second application starts) as data. :func:`replay` serves the trace with one
+manager and returns one row per request; :func:`compare` replays it twice, with the reactive
+controller and with the best single fixed level, and writes both side by side (CSV, switch
+events, ``summary.json`` and a plot).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from hardware.runtime.family import Level
+from hardware.runtime.manager import RuntimeManager
+
+CSV_COLUMNS = (
+    "request",
+    "time_s",
+    "phase",
+    "target_ms",
+    "latency_ms",
+    "level",
+    "switched",
+    "violated",
+)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stretch of a trace.
+
+    Attributes:
+        name: label in the CSV and the plot.
+        target_ms: latency target in ms (resolved; see :meth:`Trace.resolve`).
+        requests: requests served in the phase (or None with ``seconds``).
+        seconds: wall-clock length of the phase (or None with ``requests``).
+        load_workers: busy single-thread worker processes competing for the CPU.
+    """
+
+    name: str
+    target_ms: float
+    requests: int | None = None
+    seconds: float | None = None
+    load_workers: int = 0
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A workload trace: phases in order, with targets possibly relative to the ladder.
+
+    Attributes:
+        name: the trace's name.
+        phases: the raw phase entries (``target_ms`` or ``target_frac``).
+        description: what it reproduces.
+    """
+
+    name: str
+    phases: tuple[dict[str, Any], ...]
+    description: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "trace") -> Trace:
+        """Validate a trace mapping (see ``conf/runtime/*.yaml``)."""
+        phases = data.get("phases")
+        if not isinstance(phases, list) or not phases:
+            raise ValueError(f"{source}: 'phases' must be a non-empty list, got {phases!r}")
+        allowed = {"name", "target_ms", "target_frac", "requests", "seconds", "load_workers"}
+        for i, p in enumerate(phases):
+            where = f"{source}: phases[{i}]"
+            if not isinstance(p, Mapping):
+                raise ValueError(f"{where} is not a mapping: {p!r}")
+            unknown = sorted(set(p) - allowed)
+            if unknown:
+                raise ValueError(f"{where} has unknown keys {unknown}; valid: {sorted(allowed)}")
+            if ("target_ms" in p) == ("target_frac" in p):
+                raise ValueError(f"{where} needs exactly one of target_ms / target_frac: {p}")
+            if ("requests" in p) == ("seconds" in p):
+                raise ValueError(f"{where} needs exactly one of requests / seconds: {p}")
+            if "requests" in p and not (isinstance(p["requests"], int) and p["requests"] >= 1):
+                raise ValueError(f"{where}.requests must be an int >= 1, got {p['requests']!r}")
+            if "seconds" in p and not float(p["seconds"]) > 0:
+                raise ValueError(f"{where}.seconds must be > 0, got {p['seconds']!r}")
+            if "target_ms" in p and not float(p["target_ms"]) > 0:
+                raise ValueError(f"{where}.target_ms must be > 0, got {p['target_ms']!r}")
+            workers = p.get("load_workers", 0)
+            if not (isinstance(workers, int) and workers >= 0):
+                raise ValueError(f"{where}.load_workers must be an int >= 0, got {workers!r}")
+        return cls(
+            name=str(data.get("name", source)),
+            phases=tuple(dict(p) for p in phases),
+            description=str(data.get("description", "")),
+        )
+
+    def resolve(self, levels: Sequence[Level]) -> list[Phase]:
+        """The phases with absolute targets.
+
+        ``target_frac`` places the target on the ladder's profiled range: 0 is level 1's
+        profiled latency, 1 the top level's, values above 1 are looser than the top level
+        needs. It keeps a trace meaningful for any family (a real one, an untrained stand-in,
+        another width).
+        """
+        lo, hi = levels[0].latency_ms, levels[-1].latency_ms
+        out = []
+        for i, p in enumerate(self.phases):
+            target = (
+                float(p["target_ms"])
+                if "target_ms" in p
+                else lo + float(p["target_frac"]) * (hi - lo)
+            )
+            if not target > 0:
+                raise ValueError(
+                    f"phase {i} of {self.name}: target_frac {p['target_frac']} gives "
+                    f"{target:g} ms on a ladder of {lo:g}-{hi:g} ms"
+                )
+            out.append(
+                Phase(
+                    name=str(p.get("name", f"phase{i}")),
+                    target_ms=target,
+                    requests=p.get("requests"),
+                    seconds=float(p["seconds"]) if "seconds" in p else None,
+                    load_workers=int(p.get("load_workers", 0)),
+                )
+            )
+        return out
+
+
+def load_trace(path: str | Path) -> Trace:
+    """Read a trace YAML (``conf/runtime/<trace>.yaml``)."""
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"trace file {str(file)!r} does not exist")
+    data = yaml.safe_load(file.read_text())
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{file} does not hold a mapping with 'phases'")
+    return Trace.from_dict(data, source=str(file))
+
+
+class NoLoad:
+    """Stands in for :class:`~hardware.runtime.load.CompetingLoad` when a trace has no load."""
+
+    workers = 0
+
+    def set_workers(self, n: int) -> None:
+        if n:
+            raise ValueError("NoLoad cannot run load workers")
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class ReplayResult:
+    """One replay: a row per request, the switch events and the summary."""
+
+    name: str
+    rows: list[dict[str, Any]]
+    switches: list[dict[str, Any]]
+    phases: list[Phase]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _share(flags: Sequence[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def summarize(
+    name: str, rows: list[dict[str, Any]], switches: list[dict[str, Any]], phases, levels
+) -> dict[str, Any]:
+    """Share of requests meeting the target, mean accuracy served, switches; per phase too."""
+    acc = {lv.level: lv.acc_top1 for lv in levels}
+
+    def block(rs: list[dict[str, Any]]) -> dict[str, Any]:
+        lat = [r["latency_ms"] for r in rs]
+        return {
+            "requests": len(rs),
+            "met_share": _share([not r["violated"] for r in rs]),
+            "mean_acc_top1": statistics.fmean(acc[r["level"]] for r in rs) if rs else None,
+            "mean_level": statistics.fmean(r["level"] for r in rs) if rs else None,
+            "median_latency_ms": statistics.median(lat) if lat else None,
+            "p95_latency_ms": _quantile(lat, 0.95),
+        }
+
+    real = [s for s in switches if s["reason"] != "init"]
+    per_phase = []
+    for p in phases:
+        rs = [r for r in rows if r["phase"] == p.name]
+        per_phase.append(
+            {"name": p.name, "target_ms": p.target_ms, "load_workers": p.load_workers, **block(rs)}
+        )
+    return {
+        "name": name,
+        **block(rows),
+        "switches": len(real),
+        "switch_ms_median": statistics.median(s["switch_ms"] for s in real) if real else None,
+        "duration_s": rows[-1]["time_s"] if rows else 0.0,
+        "phases": per_phase,
+    }
+
+
+def _quantile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
+
+
+def replay(
+    manager: RuntimeManager,
+    phases: Sequence[Phase],
+    inputs: Callable[[int], torch.Tensor],
+    load: Any = None,
+    name: str = "replay",
+) -> ReplayResult:
+    """Serve the phases with ``manager``; one row per request (see :data:`CSV_COLUMNS`).
+
+    Args:
+        manager: the runtime manager (its clock times the requests and the phases).
+        phases: resolved phases.
+        inputs: request index -> input batch.
+        load: the competing load (``set_workers(n)``, ``close()``); None builds a
+            :class:`~hardware.runtime.load.CompetingLoad` if any phase has load. It is closed
+            at the end, also on an error or KeyboardInterrupt.
+        name: the replay's name in the summary.
+    """
+    if load is None:
+        if any(p.load_workers for p in phases):
+            from hardware.runtime.load import CompetingLoad
+
+            load = CompetingLoad()
+        else:
+            load = NoLoad()
+    clock = manager.clock
+    rows: list[dict[str, Any]] = []
+    first_switch = len(manager.switches)
+    try:
+        start = clock()
+        i = 0
+        for phase in phases:
+            load.set_workers(phase.load_workers)
+            manager.set_target(phase.target_ms)
+            phase_start, served = clock(), 0
+            while (
+                served < phase.requests
+                if phase.requests is not None
+                else clock() - phase_start < phase.seconds
+            ):
+                t = clock() - start
+                _, rec = manager.infer(inputs(i))
+                rows.append(
+                    {
+                        "request": i,
+                        "time_s": t,
+                        "phase": phase.name,
+                        "target_ms": phase.target_ms,
+                        "latency_ms": rec.latency_ms,
+                        "level": rec.level,
+                        "switched": rec.switched,
+                        "violated": rec.latency_ms > phase.target_ms,
+                    }
+                )
+                i += 1
+                served += 1
+    finally:
+        load.close()
+    switches = [
+        {**s.as_dict(), "time_s": s.time_s - start} for s in manager.switches[first_switch:]
+    ]
+    result = ReplayResult(name=name, rows=rows, switches=switches, phases=list(phases))
+    result.summary = summarize(name, rows, switches, phases, manager.levels)
+    return result
+
+
+def probe_levels(
+    manager: RuntimeManager,
+    inputs: Callable[[int], torch.Tensor],
+    load: Any,
+    workers: int,
+    requests: int = 20,
+) -> dict[int, float]:
+    """Median latency of every level under ``workers`` load workers (``requests`` each after
+    3 untimed ones): what the best fixed level under that load is chosen from."""
+    before = manager.level
+    out = {}
+    load.set_workers(workers)
+    for lv in manager.levels:
+        manager.switch(lv.level, reason="manual")
+        lat = []
+        for i in range(requests + 3):
+            _, rec = manager.infer(inputs(i))
+            lat.append(rec.latency_ms)
+        out[lv.level] = statistics.median(lat[3:])
+    manager.switch(before, reason="manual")
+    return out
+
+
+def fixed_level(
+    levels: Sequence[Level], phases: Sequence[Phase], measured: Mapping[int, Mapping[int, float]]
+) -> tuple[int, bool]:
+    """The best single fixed level: the most accurate one whose latency meets every phase's
+    target, with each phase's latency taken from ``measured[load_workers][level]`` where that
+    load was probed, else the profiled latency. Returns ``(level, feasible)``; with no level
+    meeting the most constrained phase, level 1 (the fastest) and False.
+    """
+
+    def meets(lv: Level) -> bool:
+        for p in phases:
+            lat = measured.get(p.load_workers, {}).get(lv.level, lv.latency_ms)
+            if lat > p.target_ms:
+                return False
+        return True
+
+    ok = [lv for lv in levels if meets(lv)]
+    if not ok:
+        return 1, False
+    return max(ok, key=lambda lv: (lv.acc_top1, -lv.latency_ms)).level, True
+
+
+def write_result(result: ReplayResult, out_dir: str | Path) -> dict[str, Path]:
+    """``requests.csv``, ``switches.csv`` and ``summary.json`` of one replay under ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"requests": out / "requests.csv", "switches": out / "switches.csv"}
+    with paths["requests"].open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        w.writeheader()
+        for r in result.rows:
+            w.writerow({**r, "switched": int(r["switched"]), "violated": int(r["violated"])})
+    cols = [
+        "request",
+        "time_s",
+        "from_level",
+        "to_level",
+        "reason",
+        "switch_ms",
+        "set_active_ms",
+        "load_bn_ms",
+    ]
+    with paths["switches"].open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(result.switches)
+    paths["summary"] = out / "summary.json"
+    paths["summary"].write_text(json.dumps(result.summary, indent=2) + "\n")
+    return paths
+
+
+def plot_replays(results: Sequence[ReplayResult], path: str | Path, title: str = "") -> Path:
+    """Latency vs target over time (top) and level over time (bottom), one colour per replay."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_lat, ax_lvl) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    for k, res in enumerate(results):
+        t = [r["time_s"] for r in res.rows]
+        c = colors[k % len(colors)]
+        s = res.summary
+        label = (
+            f"{res.name}: {100 * (s['met_share'] or 0):.0f}% met, "
+            f"acc {s['mean_acc_top1'] or 0:.2f}%, {s['switches']} switches"
+        )
+        ax_lat.scatter(t, [r["latency_ms"] for r in res.rows], s=3, color=c, label=label)
+        ax_lvl.step(t, [r["level"] for r in res.rows], where="post", color=c, label=res.name)
+        ax_lat.step(t, [r["target_ms"] for r in res.rows], where="post", color="k", ls="--", lw=1)
+    ax_lat.plot([], [], color="k", ls="--", lw=1, label="target")
+    ax_lat.set_ylabel("latency (ms)")
+    ax_lat.legend(fontsize=8, loc="upper right")
+    ax_lvl.set_ylabel("level (1 = fastest)")
+    ax_lvl.set_xlabel("time (s)")
+    ax_lvl.legend(fontsize=8, loc="upper right")
+    if title:
+        ax_lat.set_title(title, fontsize=10)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def compare(
+    make_manager: Callable[[bool, int | None], RuntimeManager],
+    trace: Trace,
+    inputs: Callable[[int], torch.Tensor],
+    out_dir: str | Path,
+    load: Any = None,
+    probe_requests: int = 20,
+    warmup: int = 3,
+) -> dict[str, Any]:
+    """Replay ``trace`` with the controller and with the best fixed level; write both.
+
+    Args:
+        make_manager: ``(controlled, level) -> RuntimeManager``: with ``controlled`` the
+            manager has the reactive controller and the lookup-table pick on every target;
+            without, it stays at ``level``.
+        trace: the trace.
+        inputs: request index -> input batch.
+        out_dir: where ``controller/``, ``fixed/``, ``replay.png`` and ``summary.json`` go.
+        load: the competing load (None: a :class:`CompetingLoad` when the trace has load).
+        probe_requests: requests per level when probing a load level for the fixed baseline.
+        warmup: untimed requests per level before the replays (warm caches and allocator).
+
+    Returns:
+        The comparison summary (also written to ``summary.json``).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if load is None:
+        if any(int(p.get("load_workers", 0)) for p in trace.phases):
+            from hardware.runtime.load import CompetingLoad
+
+            load = CompetingLoad()
+        else:
+            load = NoLoad()
+    try:
+        probe_manager = make_manager(False, None)
+        levels = probe_manager.levels
+        phases = trace.resolve(levels)
+        for lv in levels:  # warm every path once so no replay pays a cold first run
+            probe_manager.switch(lv.level, reason="manual")
+            for i in range(warmup):
+                probe_manager.infer(inputs(i))
+        loads = sorted({p.load_workers for p in phases if p.load_workers})
+        measured = {w: probe_levels(probe_manager, inputs, load, w, probe_requests) for w in loads}
+        load.set_workers(0)
+        level, feasible = fixed_level(levels, phases, measured)
+        t0 = time.perf_counter()
+        controlled = replay(make_manager(True, None), phases, inputs, load, name="controller")
+        fixed = replay(make_manager(False, level), phases, inputs, load, name="fixed")
+        wall_s = time.perf_counter() - t0
+    finally:
+        load.close()
+    paths = {
+        "controller": write_result(controlled, out / "controller"),
+        "fixed": write_result(fixed, out / "fixed"),
+    }
+    plot = plot_replays(
+        [controlled, fixed],
+        out / "replay.png",
+        title=f"{trace.name}: reactive controller vs best fixed level {level}",
+    )
+    summary = {
+        "trace": trace.name,
+        "description": trace.description,
+        "phases": [vars(p) for p in phases],
+        "fixed_level": level,
+        "fixed_level_feasible": feasible,
+        "fixed_level_rule": (
+            "the most accurate level whose latency meets every phase's target: profiled "
+            "latency for phases without load, the median of a probe under the phase's load "
+            "otherwise"
+        ),
+        "probe_ms_by_load_workers": {str(w): m for w, m in measured.items()},
+        "levels": [lv.as_dict() for lv in levels],
+        "controller": controlled.summary,
+        "fixed": fixed.summary,
+        "replay_wall_s": wall_s,
+        "files": {
+            "plot": str(plot),
+            **{f"{k}_{n}": str(p) for k, ps in paths.items() for n, p in ps.items()},
+        },
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return summary
