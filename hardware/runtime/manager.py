@@ -194,7 +194,10 @@ class RuntimeManager:
 
     def set_target(self, target_ms: float | None, acc_top1: float | None = None) -> None:
         """A new latency (and optionally accuracy) target; with ``select_on_target`` the
-        lookup table picks the level for it (raises when no level meets it)."""
+        lookup table picks the level for it (raises when no level meets it). The same target
+        again changes nothing: the level then moves only on observed latency."""
+        if target_ms == self.target_ms:
+            return
         self.target_ms = target_ms
         if self.select_on_target and target_ms is not None:
             level = self.lut_level(target_ms, acc_top1)
