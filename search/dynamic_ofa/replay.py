@@ -119,8 +119,8 @@ def stand_in_family(
 
     ``candidates`` random architectures plus the smallest and the largest are timed on the
     supernet itself (batch 1, the path the runtime serves); ``levels`` of them, evenly spread
-    over that latency range, get BN statistics recalibrated on ``bn_batches`` x 100 training
-    images (their extracted sub-network's, the contract's form) and top-1 accuracy on
+    over that latency range, get BN statistics recalibrated on ``bn_batches`` training batches
+    (the datamodule's batch size) (their extracted sub-network's, the contract's form) and top-1 accuracy on
     ``val_batches`` x 100 validation images. Not Alg. 1's Pareto family: a stand-in until one
     is given, labelled as such in family.json (``kind``).
     """
@@ -224,6 +224,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     trace = load_trace(args.trace)
+    # read the given family first: a bad path fails before the data is decoded
+    family = None if args.family is None else load_family(args.family, [args.processor])
     dm = None
     if args.inputs in ("auto", "cifar10"):
         try:
@@ -233,8 +235,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise
             log.warning("no CIFAR-10 (%s): serving random inputs", err)
     ckpt = args.ckpt
-    if args.family is not None:
-        family = load_family(args.family, processors=[args.processor])
+    if family is not None:
         space = build_space(family.space)
         net = space.build_supernet()
         kind = family.meta.get("kind", "given family")
@@ -262,7 +263,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         net.eval()
         fam_dir = stand_in_family(
             net, space, entry, out / "family", args.processor, dm, levels=args.levels,
-            candidates=args.candidates, seed=args.seed, checkpoint=args.ckpt,
+            candidates=args.candidates, bn_batches=args.bn_batches, val_batches=args.acc_batches,
+            seed=args.seed, checkpoint=args.ckpt,
         )  # fmt: skip
         family = load_family(fam_dir, processors=[args.processor])
         kind = family.meta["kind"]
@@ -324,6 +326,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="space config of a stand-in family")  # fmt: skip
     p.add_argument("--levels", type=int, default=6, help="stand-in family: levels")
     p.add_argument("--candidates", type=int, default=24, help="stand-in family: archs timed")
+    p.add_argument("--bn-batches", type=int, default=4,
+                   help="stand-in family: recalibration batches (64 images each) per level")  # fmt: skip
+    p.add_argument("--acc-batches", type=int, default=2,
+                   help="stand-in family: validation batches (100 images each) per level")  # fmt: skip
     p.add_argument("--inputs", choices=("auto", "cifar10", "random"), default="auto")
     p.add_argument("--data-dir", default=os.environ.get("HWNAS_CIFAR10_DIR"))
     p.add_argument("--seed", type=int, default=0)
