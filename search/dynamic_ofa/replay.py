@@ -120,7 +120,7 @@ def stand_in_family(
     ``candidates`` random architectures plus the smallest and the largest are timed on the
     supernet itself (batch 1, the path the runtime serves); ``levels`` of them, evenly spread
     over that latency range, get BN statistics recalibrated on ``bn_batches`` training batches
-    (the datamodule's batch size) (their extracted sub-network's, the contract's form) and top-1 accuracy on
+    of 64 (their extracted sub-network's, the contract's form) and top-1 accuracy on
     ``val_batches`` x 100 validation images. Not Alg. 1's Pareto family: a stand-in until one
     is given, labelled as such in family.json (``kind``).
     """
@@ -327,9 +327,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--levels", type=int, default=6, help="stand-in family: levels")
     p.add_argument("--candidates", type=int, default=24, help="stand-in family: archs timed")
     p.add_argument("--bn-batches", type=int, default=4,
-                   help="stand-in family: recalibration batches (64 images each) per level")  # fmt: skip
+                   help="stand-in family: BN recalibration batches of 64 per level")  # fmt: skip
     p.add_argument("--acc-batches", type=int, default=2,
-                   help="stand-in family: validation batches (100 images each) per level")  # fmt: skip
+                   help="stand-in family: accuracy batches of 100 per level")  # fmt: skip
     p.add_argument("--inputs", choices=("auto", "cifar10", "random"), default="auto")
     p.add_argument("--data-dir", default=os.environ.get("HWNAS_CIFAR10_DIR"))
     p.add_argument("--seed", type=int, default=0)
