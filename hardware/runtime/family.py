@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,7 +278,7 @@ def save_family(
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in bn[arch_id].items()}
         if not tensors:
             raise ValueError(f"the BN state of {arch_id} is empty")
-        save_file(tensors, str(root / BN_DIR / f"{arch_id}.safetensors"))
+        _atomic(root / BN_DIR / f"{arch_id}.safetensors", lambda tmp, t=tensors: save_file(t, tmp))
     meta = {
         "format": FORMAT,
         "space": dict(space),
@@ -288,5 +289,13 @@ def save_family(
         "processors": out_procs,
     }
     out = root / FAMILY_JSON
-    out.write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
+    text = json.dumps(meta, indent=2) + "\n"
+    _atomic(out, lambda tmp: Path(tmp).write_text(text))
     return out
+
+
+def _atomic(path: Path, write) -> None:
+    """Write through a temporary name and rename, so a crash never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(str(tmp))
+    os.replace(tmp, path)

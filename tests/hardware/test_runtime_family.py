@@ -135,3 +135,15 @@ def test_save_refuses_a_level_without_bn_state(tmp_path):
             processors={"cpu": [{"arch": {}, "arch_id": "x", "acc_top1": 1, "latency_ms": 1}]},
             bn={},
         )
+
+
+def test_extra_fields_of_other_writers_are_accepted(tmp_path):
+    # search.dynamic_ofa writes the same format with its own writer, possibly with more fields
+    root, _ = write_family(tmp_path)
+    edit(root, lambda m: m["processors"]["cpu_1t"]["levels"][0].update(flops_m=1.5))
+    assert load_family(root).levels("cpu_1t")[0].acc_top1 == 60.0
+
+
+def test_save_leaves_no_temporary_files(tmp_path):
+    root, _ = write_family(tmp_path)
+    assert not list(root.rglob("*.tmp"))
