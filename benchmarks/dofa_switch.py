@@ -199,8 +199,8 @@ def main() -> None:
         dm = datamodule(None, args.seed)
         family_dir = stand_in_family(
             net, space, {"name": space.name, **space.kwargs}, tmp / "family", args.processor,
-            dm, levels=args.levels, candidates=3 * args.levels, bn_batches=2, val_batches=1,
-            seed=args.seed, checkpoint=args.ckpt,
+            dm, levels=args.levels, candidates=3 * args.levels, pool=args.levels, bn_batches=2,
+            val_batches=1, seed=args.seed, checkpoint=args.ckpt, chain=False,
         )  # fmt: skip
     else:
         family_dir = Path(args.family)

@@ -104,15 +104,22 @@ class Trace:
             description=str(data.get("description", "")),
         )
 
-    def resolve(self, levels: Sequence[Level]) -> list[Phase]:
+    def resolve(
+        self, levels: Sequence[Level], latency_ms: Sequence[float] | None = None
+    ) -> list[Phase]:
         """The phases with absolute targets.
 
-        ``target_frac`` places the target on the ladder's profiled range: 0 is level 1's
-        profiled latency, 1 the top level's, values above 1 are looser than the top level
-        needs. It keeps a trace meaningful for any family (a real one, an untrained stand-in,
-        another width).
+        ``target_frac`` places the target on the ladder's latency range: 0 is level 1's
+        latency, 1 the top level's, values above 1 are looser than the top level needs. It
+        keeps a trace meaningful for any family (a real one, an untrained stand-in, another
+        width). The range is the profiled one, or ``latency_ms`` (one per level, e.g. measured
+        just before the replay, so a machine slower now than at profiling time still gets
+        targets its ladder spans).
         """
-        lo, hi = levels[0].latency_ms, levels[-1].latency_ms
+        lat = [lv.latency_ms for lv in levels] if latency_ms is None else list(latency_ms)
+        if len(lat) != len(levels):
+            raise ValueError(f"need one latency per level ({len(levels)}), got {len(lat)}")
+        lo, hi = min(lat), max(lat)
         out = []
         for i, p in enumerate(self.phases):
             target = (
@@ -401,6 +408,7 @@ def compare(
     load: Any = None,
     probe_requests: int = 20,
     warmup: int = 3,
+    targets_from: str = "probe",
 ) -> dict[str, Any]:
     """Replay ``trace`` with the controller and with the best fixed level; write both.
 
@@ -414,10 +422,15 @@ def compare(
         load: the competing load (None: a :class:`CompetingLoad` when the trace has load).
         probe_requests: requests per level when probing a load level for the fixed baseline.
         warmup: untimed requests per level before the replays (warm caches and allocator).
+        targets_from: ``"probe"``: ``target_frac`` is placed on the ladder's latencies
+            measured just before the replays (without load); ``"profile"``: on the family's
+            profiled latencies.
 
     Returns:
         The comparison summary (also written to ``summary.json``).
     """
+    if targets_from not in ("probe", "profile"):
+        raise ValueError(f"targets_from must be 'probe' or 'profile', got {targets_from!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if load is None:
@@ -430,13 +443,17 @@ def compare(
     try:
         probe_manager = make_manager(False, None)
         levels = probe_manager.levels
-        phases = trace.resolve(levels)
         for lv in levels:  # warm every path once so no replay pays a cold first run
             probe_manager.switch(lv.level, reason="manual")
             for i in range(warmup):
                 probe_manager.infer(inputs(i))
-        loads = sorted({p.load_workers for p in phases if p.load_workers})
-        measured = {w: probe_levels(probe_manager, inputs, load, w, probe_requests) for w in loads}
+        workers = {int(p.get("load_workers", 0)) for p in trace.phases}
+        measured = {
+            w: probe_levels(probe_manager, inputs, load, w, probe_requests)
+            for w in sorted(workers | {0})
+        }
+        quiet = [measured[0][lv.level] for lv in levels]
+        phases = trace.resolve(levels, quiet if targets_from == "probe" else None)
         load.set_workers(0)
         level, feasible = fixed_level(levels, phases, measured)
         t0 = time.perf_counter()
@@ -461,10 +478,11 @@ def compare(
         "fixed_level": level,
         "fixed_level_feasible": feasible,
         "fixed_level_rule": (
-            "the most accurate level whose latency meets every phase's target: profiled "
-            "latency for phases without load, the median of a probe under the phase's load "
-            "otherwise"
+            "the most accurate level whose latency meets every phase's target, each level's "
+            "latency in a phase being the median of a probe just before the replays under "
+            "that phase's load (the best single level in hindsight)"
         ),
+        "targets_from": targets_from,
         "probe_ms_by_load_workers": {str(w): m for w, m in measured.items()},
         "levels": [lv.as_dict() for lv in levels],
         "controller": controlled.summary,

@@ -110,19 +110,26 @@ def stand_in_family(
     dm: Any,
     levels: int = 6,
     candidates: int = 24,
-    bn_batches: int = 5,
-    val_batches: int = 5,
+    pool: int | None = None,
+    bn_batches: int = 2,
+    val_batches: int = 2,
     seed: int = 0,
     checkpoint: str | None = None,
+    chain: bool = True,
 ) -> Path:
-    """A family of sampled architectures spread over the supernet's latency range here.
+    """A stand-in family: the measured accuracy-latency chain of sampled architectures.
 
     ``candidates`` random architectures plus the smallest and the largest are timed on the
-    supernet itself (batch 1, the path the runtime serves); ``levels`` of them, evenly spread
-    over that latency range, get BN statistics recalibrated on ``bn_batches`` training batches
-    of 64 (their extracted sub-network's, the contract's form) and top-1 accuracy on
-    ``val_batches`` x 100 validation images. Not Alg. 1's Pareto family: a stand-in until one
-    is given, labelled as such in family.json (``kind``).
+    supernet itself (batch 1, the path the runtime serves); ``pool`` of them (default
+    ``2 * levels``), evenly spread over that latency range, get BN statistics recalibrated
+    on ``bn_batches`` training batches of 64 (their extracted sub-network's, the contract's
+    form) and top-1 accuracy on ``val_batches`` x 100 validation images. The family keeps the
+    pool's Pareto chain (each member slower and more accurate than the one before; at most
+    ``levels``, spread over it), as a family must be for the lookup table to mean anything;
+    ``chain=False`` keeps ``levels`` of the pool spread over latency instead (enough for
+    timing switches, where accuracy plays no part).
+    Not Alg. 1's search: a stand-in until a family is given, labelled so in family.json
+    (``kind``); on an untrained supernet its accuracies are chance-level.
     """
     rng = np.random.default_rng(seed)
     archs = [space.min_arch(), space.max_arch(), *space.sample_unique(rng, candidates)]
@@ -134,23 +141,31 @@ def stand_in_family(
         net.set_active(arch)
         timed.append((median_latency_ms(net, x, repeats=15, warmup=3), aid, arch))
     timed.sort(key=lambda t: t[0])
-    picks = np.unique(np.round(np.linspace(0, len(timed) - 1, min(levels, len(timed)))))
+    size = min(2 * levels if pool is None else pool, len(timed))
+    picks = np.unique(np.round(np.linspace(0, len(timed) - 1, size)).astype(int))
     recal = [xb for xb, _ in itertools.islice(dm.recalibration_dataloader(seed=seed), bn_batches)]
     val = list(itertools.islice(dm.val_dataloader(), val_batches))
-    rows, bn = [], {}
-    for k in picks.astype(int):
+    measured, bn = [], {}
+    for k in picks:
         lat, aid, arch = timed[k]
         sub = net.extract_subnet(arch)
         recalibrate_bn(sub, recal)
         bn[aid] = {n: t for n, t in sub.state_dict().items() if n.endswith(BN_SUFFIXES)}
         acc = accuracy(sub, val)["acc_top1"]
-        rows.append({"arch": dict(arch), "arch_id": aid, "acc_top1": acc, "latency_ms": lat})
+        measured.append({"arch": dict(arch), "arch_id": aid, "acc_top1": acc, "latency_ms": lat})
+    members: list[dict[str, Any]] = []
+    for row in measured:  # latency ascending: keep each strict accuracy gain
+        if not chain or not members or row["acc_top1"] > members[-1]["acc_top1"]:
+            members.append(row)
+    if len(members) > levels:
+        keep = np.unique(np.round(np.linspace(0, len(members) - 1, levels)).astype(int))
+        members = [members[i] for i in keep]
     trained = checkpoint is not None
     path = save_family(
         out_dir,
         space=space_entry,
-        processors={processor: rows},
-        bn=bn,
+        processors={processor: members},
+        bn={r["arch_id"]: bn[r["arch_id"]] for r in members},
         devices={
             processor: {
                 "backend": "cpu",
@@ -164,8 +179,11 @@ def stand_in_family(
         weights_fingerprint=fingerprint(net),
         bn_images=sum(len(b) for b in recal),
         kind=(
-            f"stand-in: {len(rows)} of {len(timed)} sampled archs spread over the latency range "
-            f"of a{'' if trained else 'n untrained'} supernet, not an Alg. 1 Pareto family"
+            f"stand-in: {'the accuracy-latency chain' if chain else 'a latency spread'} "
+            f"({len(members)} levels) of {len(measured)} of {len(timed)} sampled archs of "
+            f"a{'' if trained else 'n untrained'} supernet"
+            + ("" if trained else " (chance-level accuracies)")
+            + ", not an Alg. 1 family"
         ),
         acc_images=sum(len(y) for _, y in val),
     )
@@ -263,7 +281,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         net.eval()
         fam_dir = stand_in_family(
             net, space, entry, out / "family", args.processor, dm, levels=args.levels,
-            candidates=args.candidates, bn_batches=args.bn_batches, val_batches=args.acc_batches,
+            candidates=args.candidates, pool=args.pool, bn_batches=args.bn_batches,
+            val_batches=args.acc_batches,
             seed=args.seed, checkpoint=args.ckpt,
         )  # fmt: skip
         family = load_family(fam_dir, processors=[args.processor])
@@ -284,7 +303,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             select_on_target=controlled and bool(policy.get("select_on_target", True)),
         )  # fmt: skip
 
-    summary = compare(make, trace, inputs, out)
+    summary = compare(make, trace, inputs, out, probe_requests=args.probe_requests)
     summary.update(
         family={
             "path": str(family.path),
@@ -324,12 +343,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--controller", default=str(REPO / "conf/runtime/controller.yaml"))
     p.add_argument("--space", default=str(REPO / "conf/space/ofa_mbv3.yaml"),
                    help="space config of a stand-in family")  # fmt: skip
-    p.add_argument("--levels", type=int, default=6, help="stand-in family: levels")
+    p.add_argument("--levels", type=int, default=6, help="stand-in family: most levels")
     p.add_argument("--candidates", type=int, default=24, help="stand-in family: archs timed")
-    p.add_argument("--bn-batches", type=int, default=4,
+    p.add_argument("--pool", type=int, help="stand-in family: archs scored (2 x levels)")
+    p.add_argument("--bn-batches", type=int, default=2,
                    help="stand-in family: BN recalibration batches of 64 per level")  # fmt: skip
     p.add_argument("--acc-batches", type=int, default=2,
                    help="stand-in family: accuracy batches of 100 per level")  # fmt: skip
+    p.add_argument("--probe-requests", type=int, default=20,
+                   help="requests per level and load level in the pre-replay probe")  # fmt: skip
     p.add_argument("--inputs", choices=("auto", "cifar10", "random"), default="auto")
     p.add_argument("--data-dir", default=os.environ.get("HWNAS_CIFAR10_DIR"))
     p.add_argument("--seed", type=int, default=0)
