@@ -384,6 +384,17 @@ def plot_replays(results: Sequence[ReplayResult], path: str | Path, title: str =
         ax_lat.scatter(t, [r["latency_ms"] for r in res.rows], s=3, color=c, label=label)
         ax_lvl.step(t, [r["level"] for r in res.rows], where="post", color=c, label=res.name)
         ax_lat.step(t, [r["target_ms"] for r in res.rows], where="post", color="k", ls="--", lw=1)
+        starts = [
+            r for prev, r in zip([None, *res.rows], res.rows, strict=False)
+            if prev is None or prev["phase"] != r["phase"]
+        ]  # fmt: skip
+        for r in starts[1:]:  # phase boundaries, in each run's own time
+            for ax in (ax_lat, ax_lvl):
+                ax.axvline(r["time_s"], color=c, ls=":", lw=0.8)
+        if k == 0:
+            for r in starts:
+                ax_lvl.annotate(r["phase"], (r["time_s"], 1), fontsize=7, xytext=(2, -12),
+                                textcoords="offset points")  # fmt: skip
     ax_lat.plot([], [], color="k", ls="--", lw=1, label="target")
     ax_lat.set_ylabel("latency (ms)")
     ax_lat.legend(fontsize=8, loc="upper right")

@@ -53,8 +53,13 @@ def build_space(space: dict[str, Any]) -> Any:
 
 
 def space_from_config(path: str | Path, num_classes: int = 10) -> dict[str, Any]:
-    """``{"name": ..., **kwargs}`` of a ``conf/space/*.yaml`` (``_target_`` create_space)."""
+    """``{"name": ..., **kwargs}`` of a ``conf/space/*.yaml`` (``_target_`` create_space), or
+    of the ``space`` entry of a run's ``config_resolved.yaml``."""
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    if "name" not in cfg and isinstance(cfg.get("space"), dict):
+        cfg = cfg["space"]
+    if "name" not in cfg:
+        raise ValueError(f"{path} holds no space config (no 'name', no 'space' entry)")
     cfg.pop("_target_", None)
     cfg.setdefault("num_classes", num_classes)
     return cfg
