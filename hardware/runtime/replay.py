@@ -370,6 +370,7 @@ def plot_replays(results: Sequence[ReplayResult], path: str | Path, title: str =
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (ax_lat, ax_lvl) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
@@ -393,12 +394,13 @@ def plot_replays(results: Sequence[ReplayResult], path: str | Path, title: str =
                 ax.axvline(r["time_s"], color=c, ls=":", lw=0.8)
         if k == 0:
             for r in starts:
-                ax_lvl.annotate(r["phase"], (r["time_s"], 1), fontsize=7, xytext=(2, -12),
-                                textcoords="offset points")  # fmt: skip
+                ax_lvl.annotate(r["phase"], (r["time_s"], 0), xycoords=("data", "axes fraction"),
+                                fontsize=7, xytext=(2, 2), textcoords="offset points")  # fmt: skip
     ax_lat.plot([], [], color="k", ls="--", lw=1, label="target")
     ax_lat.set_ylabel("latency (ms)")
     ax_lat.legend(fontsize=8, loc="upper right")
     ax_lvl.set_ylabel("level (1 = fastest)")
+    ax_lvl.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax_lvl.set_xlabel("time (s)")
     ax_lvl.legend(fontsize=8, loc="upper right")
     if title:
