@@ -26,6 +26,9 @@ import yaml
 from hardware.runtime.family import Level
 from hardware.runtime.manager import RuntimeManager
 
+# One row per request: ``time_s`` since the replay began (at the request's start), ``level`` the
+# level that served it, ``switched`` 1 for the first request after a switch, ``violated`` 1 when
+# ``latency_ms > target_ms``.
 CSV_COLUMNS = (
     "request",
     "time_s",

@@ -179,3 +179,17 @@ def test_controller_yaml_builds_the_controller():
     ctrl = hydra.utils.instantiate(cfg.controller)(profiled_ms=LAT)
     assert isinstance(ctrl, ReactiveController) and ctrl.window == 10
     assert isinstance(cfg.select_on_target, bool)
+
+
+def test_targets_can_come_from_the_profile_and_bad_sources_are_refused(tmp_path):
+    clock, model, fam, _, make = setup()
+    load = FakeLoad()  # not coupled to the model: the slowdown below stays
+    model.factor = 2.0  # the machine is twice as slow as the profile now
+    trace = Trace.from_dict({"name": "t", "phases": [{"requests": 5, "target_frac": 1.0}]})
+    probe = compare(make, trace, zeros, tmp_path / "a", load=load, probe_requests=3, warmup=0)
+    assert probe["phases"][0]["target_ms"] == pytest.approx(16.0)  # top level, measured now
+    prof = compare(make, trace, zeros, tmp_path / "b", load=load, probe_requests=3, warmup=0,
+                   targets_from="profile")  # fmt: skip
+    assert prof["phases"][0]["target_ms"] == pytest.approx(8.0)  # top level, as profiled
+    with pytest.raises(ValueError, match="targets_from must be 'probe' or 'profile'"):
+        compare(make, trace, zeros, tmp_path / "c", load=load, targets_from="guess")
