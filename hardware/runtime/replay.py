@@ -299,21 +299,34 @@ def probe_levels(
     load: Any,
     workers: int,
     requests: int = 20,
+    per_visit: int = 5,
 ) -> dict[int, float]:
-    """Median latency of every level under ``workers`` load workers (``requests`` each after
-    3 untimed ones): what the best fixed level under that load is chosen from."""
+    """Median latency of every level under ``workers`` load workers: what the best fixed
+    level under that load is chosen from, and where ``target_frac`` targets are placed.
+
+    The levels are visited round-robin, ``per_visit`` timed requests (after one untimed) per
+    visit, until each has ``requests``: a drift of the machine's load over the probe then
+    shifts every level alike instead of whichever was probed last (one level after another, a
+    busy 2-core VM ranked a 22 ms level above a 43 ms one).
+    """
+    if requests < 1 or per_visit < 1:
+        raise ValueError(f"requests and per_visit must be >= 1, got {requests}, {per_visit}")
     before = manager.level
-    out = {}
+    samples: dict[int, list[float]] = {lv.level: [] for lv in manager.levels}
     load.set_workers(workers)
-    for lv in manager.levels:
-        manager.switch(lv.level, reason="manual")
-        lat = []
-        for i in range(requests + 3):
-            _, rec = manager.infer(inputs(i))
-            lat.append(rec.latency_ms)
-        out[lv.level] = statistics.median(lat[3:])
+    i = 0
+    while any(len(v) < requests for v in samples.values()):
+        for lv in manager.levels:
+            if len(samples[lv.level]) >= requests:
+                continue
+            manager.switch(lv.level, reason="manual")
+            for k in range(per_visit + 1):
+                _, rec = manager.infer(inputs(i))
+                i += 1
+                if k:
+                    samples[lv.level].append(rec.latency_ms)
     manager.switch(before, reason="manual")
-    return out
+    return {level: statistics.median(v[:requests]) for level, v in samples.items()}
 
 
 def fixed_level(

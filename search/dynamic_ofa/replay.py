@@ -141,11 +141,13 @@ def stand_in_family(
     uniq = {space.arch_id(a): a for a in archs}
     res = max(space.resolutions)
     x = torch.randn(1, 3, res, res, generator=torch.Generator().manual_seed(seed))
-    timed = []
-    for aid, arch in uniq.items():
-        net.set_active(arch)
-        timed.append((median_latency_ms(net, x, repeats=15, warmup=3), aid, arch))
-    timed.sort(key=lambda t: t[0])
+    # three interleaved rounds: a drift of the machine's load hits every candidate alike
+    samples: dict[str, list[float]] = {aid: [] for aid in uniq}
+    for _ in range(3):
+        for aid, arch in uniq.items():
+            net.set_active(arch)
+            samples[aid].append(median_latency_ms(net, x, repeats=5, warmup=1))
+    timed = sorted((statistics.median(samples[aid]), aid, arch) for aid, arch in uniq.items())
     size = min(2 * levels if pool is None else pool, len(timed))
     picks = np.unique(np.round(np.linspace(0, len(timed) - 1, size)).astype(int))
     recal = [xb for xb, _ in itertools.islice(dm.recalibration_dataloader(seed=seed), bn_batches)]
@@ -177,7 +179,8 @@ def stand_in_family(
                 "threads": torch.get_num_threads(),
                 "batch_size": 1,
                 "resolution": res,
-                "timing": "median of 15 perf_counter calls after 3, on the supernet's path",
+                "timing": "median of 3 interleaved rounds of (median of 5 perf_counter calls "
+                "after 1), on the supernet's path",
             }
         },
         checkpoint=checkpoint,
