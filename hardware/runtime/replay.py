@@ -437,7 +437,7 @@ def compare(
     load: Any = None,
     probe_requests: int = 20,
     warmup: int = 3,
-    targets_from: str = "probe",
+    targets_from: str = "profile",
 ) -> dict[str, Any]:
     """Replay ``trace`` with the controller and with the best fixed level; write both.
 
@@ -451,9 +451,11 @@ def compare(
         load: the competing load (None: a :class:`CompetingLoad` when the trace has load).
         probe_requests: requests per level when probing a load level for the fixed baseline.
         warmup: untimed requests per level before the replays (warm caches and allocator).
-        targets_from: ``"probe"``: ``target_frac`` is placed on the ladder's latencies
-            measured just before the replays (without load); ``"profile"``: on the family's
-            profiled latencies.
+        targets_from: ``"profile"``: ``target_frac`` is placed on the family's profiled
+            latencies, the ones the lookup table decides on (a family profiled on a busier
+            machine otherwise gets targets its table finds infeasible for every level but the
+            first); ``"probe"``: on the ladder's latencies measured just before the replays
+            (without load).
 
     Returns:
         The comparison summary (also written to ``summary.json``).

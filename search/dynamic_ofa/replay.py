@@ -311,7 +311,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             select_on_target=controlled and bool(policy.get("select_on_target", True)),
         )  # fmt: skip
 
-    summary = compare(make, trace, inputs, out, probe_requests=args.probe_requests)
+    summary = compare(
+        make, trace, inputs, out, probe_requests=args.probe_requests, targets_from=args.targets_from
+    )
     summary.update(
         family={
             "path": str(family.path),
@@ -360,6 +362,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="stand-in family: accuracy batches of 100 per level")  # fmt: skip
     p.add_argument("--probe-requests", type=int, default=20,
                    help="requests per level and load level in the pre-replay probe")  # fmt: skip
+    p.add_argument("--targets-from", choices=("profile", "probe"), default="profile",
+                   help="target_frac on the profiled or freshly probed latencies")  # fmt: skip
     p.add_argument("--inputs", choices=("auto", "cifar10", "random"), default="auto")
     p.add_argument("--data-dir", default=os.environ.get("HWNAS_CIFAR10_DIR"))
     p.add_argument("--seed", type=int, default=0)

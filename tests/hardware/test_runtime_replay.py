@@ -186,10 +186,10 @@ def test_targets_can_come_from_the_profile_and_bad_sources_are_refused(tmp_path)
     load = FakeLoad()  # not coupled to the model: the slowdown below stays
     model.factor = 2.0  # the machine is twice as slow as the profile now
     trace = Trace.from_dict({"name": "t", "phases": [{"requests": 5, "target_frac": 1.0}]})
-    probe = compare(make, trace, zeros, tmp_path / "a", load=load, probe_requests=3, warmup=0)
+    probe = compare(make, trace, zeros, tmp_path / "a", load=load, probe_requests=3, warmup=0,
+                    targets_from="probe")  # fmt: skip
     assert probe["phases"][0]["target_ms"] == pytest.approx(16.0)  # top level, measured now
-    prof = compare(make, trace, zeros, tmp_path / "b", load=load, probe_requests=3, warmup=0,
-                   targets_from="profile")  # fmt: skip
+    prof = compare(make, trace, zeros, tmp_path / "b", load=load, probe_requests=3, warmup=0)
     assert prof["phases"][0]["target_ms"] == pytest.approx(8.0)  # top level, as profiled
     with pytest.raises(ValueError, match="targets_from must be 'probe' or 'profile'"):
         compare(make, trace, zeros, tmp_path / "c", load=load, targets_from="guess")
