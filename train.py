@@ -15,17 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_modules.console import quiet_console, quiet_logger
 from lightning_modules.ofa.phases import parse_phases
-from search.benchmarks import NB201Table
-from search.evaluators.subnet import SubnetEvaluator
-from search.ranking import ranking_report
-from search.spaces.base import canonical_json
+from search.subnet_report import (
+    accuracy_spread,
+    evaluation_archs,
+    rank_against_table,
+    score_archs,
+)
 
 log = logging.getLogger("train")
 
@@ -72,94 +73,6 @@ def check_config(cfg: DictConfig) -> None:
             )
 
 
-def _evaluate(cfg: DictConfig, module, datamodule, archs: list, out_dir: Path, device) -> list:
-    """Accuracy of ``archs`` from the shared weights, BN recalibrated (``subnet_eval.jsonl``)."""
-    ev = cfg.evaluation
-    evaluator = SubnetEvaluator.from_datamodule(
-        datamodule,
-        ev.recal_batches,
-        ev.val_batches,
-        seed=cfg.seed,
-        results_path=out_dir / "subnet_eval.jsonl",
-        device=device,
-    )
-    module.net.eval()
-    return evaluator.evaluate(module.net, archs)
-
-
-def scored_archs(space, ev: DictConfig) -> list[dict]:
-    """The max and the min architecture, then ``ev.num_archs`` distinct uniform samples.
-
-    Raises:
-        ValueError: the space has no ``max_arch`` / ``min_arch`` (not an elastic space).
-    """
-    missing = [m for m in ("max_arch", "min_arch") if not callable(getattr(space, m, None))]
-    if missing:
-        raise ValueError(
-            f"space {space.name!r} has no {missing}: evaluation=ofa_mbv3 (no ground truth) and "
-            "model=ofa need an elastic space (space=ofa_mbv3); NAS-Bench-201 spaces rank against "
-            "the table with evaluation=nb201"
-        )
-    bounds = [space.max_arch(), space.min_arch()]
-    sampled = space.sample_unique(np.random.default_rng(ev.arch_seed), ev.num_archs)
-    return [space.parse(a) for a in bounds + list(sampled)]
-
-
-def score_subnets(
-    cfg: DictConfig, module, datamodule, archs: list[dict], out_dir: Path, device
-) -> dict:
-    """Accuracy of the max, min and sampled sub-networks from the shared weights: their values,
-    range and mean (a space with no ground-truth table has no ranking to correlate)."""
-    results = _evaluate(cfg, module, datamodule, archs, out_dir, device)
-    acc = [r["acc_top1"] for r in results]
-    sampled = acc[2:]
-    metrics = {
-        "acc_top1_max_arch": acc[0],
-        "acc_top1_min_arch": acc[1],
-        "acc_top1_range": [min(acc), max(acc)],
-        "mean_subnet_acc": float(np.mean(sampled)) if sampled else None,
-        "n_archs": len(sampled),
-    }
-    log.info(
-        "no ground truth for space %s: scored the max, the min and %d sampled sub-networks from "
-        "the shared weights (BN recalibrated), no Kendall tau; max %.2f%%, min %.2f%%, mean %s",
-        cfg.space.name,
-        len(sampled),
-        acc[0],
-        acc[1],
-        "n/a" if not sampled else f"{metrics['mean_subnet_acc']:.2f}%",
-    )
-    rows = [[canonical_json(a), r["acc_top1"]] for a, r in zip(archs, results, strict=True)]
-    return {"metrics": metrics, "acc_top1_sampled": sampled, "rows": rows}
-
-
-def rank_subnets(
-    cfg: DictConfig,
-    module,
-    datamodule,
-    space,
-    archs: list[str],
-    out_dir: Path,
-    device: torch.device,
-) -> dict:
-    """Score ``archs`` from the shared weights and correlate with the benchmark's ground truth."""
-    ev = cfg.evaluation
-    results = _evaluate(cfg, module, datamodule, archs, out_dir, device)
-    table = NB201Table.load(ev.table_path)
-    est = np.array([r["acc_top1"] for r in results])
-    true = table.values(archs, ev.gt_metric)
-    cost = table.values(archs, ev.cost_metric) if ev.cost_metric else None
-    report = ranking_report(est, true, cost)
-    report["mean_subnet_acc"] = float(est.mean())
-    extras = {}
-    if hasattr(module, "ranking_summary"):  # e.g. PRP-NAS: alpha scores, selection, pruning
-        extras = module.ranking_summary([space.parse(a) for a in archs], true, cost)
-        report.update({k: v for k, v in extras.items() if isinstance(v, float)})
-        extras = {k: v for k, v in extras.items() if not isinstance(v, float)}
-    rows = [[a, r["acc_top1"], t, c] for a, r, t, c in zip(archs, results, true, cost, strict=True)]
-    return {"metrics": report, "rows": rows, "table_source": table.source, "extras": extras}
-
-
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit the supernet, rank or score sub-networks, write ``summary.json``; returns it."""
     start = time.time()
@@ -176,14 +89,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     space = hydra.utils.instantiate(cfg.space, num_classes=datamodule.num_classes)
     ev = cfg.evaluation
     ranked = "gt_metric" in ev  # a ground-truth table to rank against (NAS-Bench-201)
-    if ranked:
-        # arch strings: the records and the ranking against the table keep the benchmark form
-        archs = [
-            space.serialize(a)
-            for a in space.sample_unique(np.random.default_rng(ev.arch_seed), ev.num_archs)
-        ]
-    else:
-        archs = scored_archs(space, ev)
+    archs = evaluation_archs(space, ev.num_archs, ev.arch_seed, ranked)
     log.info("Instantiating model <%s> (sampler=%s)", cfg.model._target_, cfg.model.sampler)
     # a model that learns from ground-truth ranks (PRP-NAS) never sees the ranked architectures
     heldout = {}
@@ -212,14 +118,26 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "data_source": datamodule.source,
             "data_sizes": datamodule.split_sizes(),
         }
-        device = trainer.strategy.root_device
-        if ranked and ev.num_archs > 0:
-            ranks = rank_subnets(cfg, module, datamodule, space, archs, out_dir, device)
+        if archs:
+            results = score_archs(
+                module.net,
+                datamodule,
+                archs,
+                ev.recal_batches,
+                ev.val_batches,
+                cfg.seed,
+                out_dir / "subnet_eval.jsonl",
+                trainer.strategy.root_device,
+            )
+        if ranked and archs:
+            ranks = rank_against_table(
+                space, module, archs, results, ev.table_path, ev.gt_metric, ev.cost_metric
+            )
             summary.update(ranks["metrics"], gt_table=ranks["table_source"], **ranks["extras"])
             logger.log_metrics({f"rank/{k}": v for k, v in ranks["metrics"].items()})
             _log_table(logger, ranks["rows"], [ev.gt_metric, ev.cost_metric])
         elif not ranked:
-            scores = score_subnets(cfg, module, datamodule, archs, out_dir, device)
+            scores = accuracy_spread(space.name, archs, results)
             summary.update(scores["metrics"], acc_top1_sampled=scores["acc_top1_sampled"])
             # what rebuilds the supernet from the checkpoint: create_space(**summary["space"])
             summary["space"] = {"name": space.name, **getattr(space, "kwargs", {})}
