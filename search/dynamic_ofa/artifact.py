@@ -97,12 +97,13 @@ def write_family(
         raise ValueError(f"the space entry needs its registered name, got {dict(space)}")
     out: dict[str, Any] = {}
     for proc, entry in processors.items():
+        for lv in entry["levels"]:
+            missing = [k for k in LEVEL_KEYS[1:] if k not in lv]
+            if missing:
+                raise ValueError(f"a level of processor {proc!r} lacks {missing}: {dict(lv)}")
         levels = sorted(entry["levels"], key=lambda lv: (lv["latency_ms"], lv["acc_top1"]))
         rows = []
         for n, lv in enumerate(levels, start=1):
-            missing = [k for k in LEVEL_KEYS[1:] if k not in lv]
-            if missing:
-                raise ValueError(f"level {n} of processor {proc!r} lacks {missing}: {dict(lv)}")
             if not bn_path(directory, lv["arch_id"]).is_file():
                 raise ValueError(
                     f"member {lv['arch_id']} of {proc!r} has no BN file in {directory / 'bn'}"

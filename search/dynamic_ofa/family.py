@@ -328,12 +328,13 @@ class FamilySearch:
         """Alg. 1 parents, NSGA-II refinement, level selection and re-measurement."""
         lat = self._latency_cache(proc.name, proc.predict, "predicted")
         parents, calls = self.collect_parents(proc.name, lat)
-        refine = self.refine_front(proc.name, lat, parents)
+        refine, refined = self.refine_front(proc.name, lat, parents)
         evaluated = {
             k: (float(self.acc.known[k]["acc_top1"]), float(m["latency_ms"]))
             for k, m in lat.known.items()
             if k in self.acc.known
         }
+        evaluated.update(refined)  # a resumed refinement serves these from the archive
         keys = list(evaluated)
         A = [evaluated[k][0] for k in keys]
         L = [evaluated[k][1] for k in keys]
@@ -406,11 +407,14 @@ class FamilySearch:
                 )  # fmt: skip
         return parents, calls
 
-    def refine_front(self, processor: str, lat: ArchiveCache, parents: list[str]) -> dict:
-        """NSGA-II over (top-1, latency) seeded with the parents and the extreme sub-networks."""
+    def refine_front(
+        self, processor: str, lat: ArchiveCache, parents: list[str]
+    ) -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
+        """NSGA-II over (top-1, latency) seeded with the parents and the extreme sub-networks;
+        returns its figures and its evaluations (key -> (top-1, latency))."""
         r = self.refine
         if r["budget"] <= 0:
-            return {"budget": 0}
+            return {"budget": 0}, {}
         key = self.space.serialize
         seeds = list(
             dict.fromkeys([*parents, key(self.space.min_arch()), key(self.space.max_arch())])
@@ -430,12 +434,19 @@ class FamilySearch:
             seed=self.seed,
             resume="auto" if str(self.resume).lower() in ("true", "auto") else "false",
         )
-        return {
+        lat_key = f"latency_ms_{processor}"
+        refined = {
+            e.arch: (float(e.metrics["acc_top1"]), float(e.metrics[lat_key]))
+            for e in result.evaluations
+            if e.metrics.get("acc_top1") is not None and e.metrics.get(lat_key) is not None
+        }
+        summary = {
             "budget": r["budget"],
             "seeds": len(seeds),
             "n_validated": result.n_validated,
             "front_size": len(result.front),
         }
+        return summary, refined
 
     def remeasure(
         self, proc: Processor, selected: list[str], evaluated: Mapping[str, tuple[float, float]]
