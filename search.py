@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
@@ -153,35 +152,14 @@ def dynamic_ofa(cfg: DictConfig, out_dir: Path, start: float) -> dict[str, Any]:
     NSGA-II refinement, levels re-measured, the artifact in ``<run dir>/family``."""
     import torch
 
-    from search.dynamic_ofa.family import FamilySearch, Processor
-    from search.dynamic_ofa.report import plot_family, processor_summary
+    from search.dynamic_ofa.report import log_family, plot_family, processor_summary
+    from search.dynamic_ofa.setup import build_family_search, data_summary
 
-    d = cfg.dynamic_ofa
     torch.set_num_threads(cfg.threads)
-    space = hydra.utils.instantiate(cfg.space)
-    datamodule = hydra.utils.instantiate(cfg.evaluator.datamodule)
-    accuracy = hydra.utils.instantiate(cfg.evaluator, space=space, datamodule=datamodule)
-    processors, skipped = [], {}
-    for name, p in d.processors.items():
-        if p.get("requires_cuda") and not torch.cuda.is_available():
-            skipped[name] = "torch sees no CUDA device on this machine"
-            continue
-        make = functools.partial(hydra.utils.instantiate, space=space)
-        remeasure = make(p.remeasure) if p.get("remeasure") is not None else None
-        processors.append(Processor(name, make(p.predict), remeasure))
-    log.info("Dynamic-OFA family for %s (skipped: %s)", [p.name for p in processors], skipped)
-    archive = hydra.utils.instantiate(cfg.archive)
+    family, skipped = build_family_search(cfg, out_dir)
     logger = quiet_logger(hydra.utils.instantiate(cfg.logger)) if cfg.get("logger") else None
     OmegaConf.save(cfg, out_dir / "config_resolved.yaml", resolve=True)
-    space_spec = {k: v for k, v in OmegaConf.to_container(cfg.space, resolve=True).items()
-                  if k != "_target_"}  # fmt: skip
     try:
-        family = FamilySearch(
-            space, accuracy, datamodule, processors, archive, out_dir, space_spec,
-            checkpoint=cfg.evaluator.ckpt_path, alg1=d.alg1, refine=d.refine,
-            selection=d.selection, bn_images=d.bn_images, final_val_images=d.final_val_images,
-            artifact_dir=d.artifact_dir, seed=cfg.seed, resume=cfg.resume,
-        )  # fmt: skip
         results = family.run()
         per = {name: processor_summary(r) for name, r in results.items()}
         summary = {
@@ -189,33 +167,19 @@ def dynamic_ofa(cfg: DictConfig, out_dir: Path, start: float) -> dict[str, Any]:
             "processors": per,
             "skipped_processors": skipped,
             "hypervolume": sum(p["hypervolume_family"] for p in per.values()) / len(per),
-            "data": {"source": getattr(datamodule, "source", None),
-                     "search_val_images": sum(len(y) for _, y in accuracy.subnets.val_batches),
-                     "search_recal_images": sum(len(x) for x in accuracy.subnets.recal_batches),
-                     "final_val_images": family.n_final_val, "bn_images": d.bn_images},
-            "evaluations": {"accuracy_computed": family.acc.computed,
-                            "final_computed": family.final.computed},
+            "data": data_summary(family),
+            "computed": {"accuracy": family.acc.computed, "final": family.final.computed},
             "checkpoint": cfg.evaluator.ckpt_path,
             "wall_time_s": time.time() - start,
-        }  # fmt: skip
+        }
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
         plot = plot_family(results, out_dir / "family_front.png")
         if logger is not None:
-            scalars = {f"family/{n}/{k}": v for n, p in per.items() for k, v in p.items()
-                       if isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
-            logger.log_metrics(scalars)
-            if type(logger).__name__ == "WandbLogger":
-                logger.log_image("family/front", images=[str(plot)])
-                rows = [[n, lv["level"], lv["arch_id"], lv["acc_top1"], lv["latency_ms"],
-                         lv["search_acc_top1"], lv["search_latency_ms"]]
-                        for n, p in per.items() for lv in p["levels"]]  # fmt: skip
-                columns = ["processor", "level", "arch_id", "acc_top1", "latency_ms",
-                           "search_acc_top1", "search_latency_ms"]  # fmt: skip
-                logger.log_table("family/levels", columns=columns, data=rows)
+            log_family(logger, per, plot)
         log.info("Dynamic-OFA family -> %s (%.0f s)", family.artifact, summary["wall_time_s"])
         return summary
     finally:
-        archive.close()
+        family.archive.close()
         if logger is not None and type(logger).__name__ == "WandbLogger":
             import wandb
 

@@ -262,6 +262,7 @@ class FamilySearch:
             "dynamic_ofa/accuracy",
         )
         datamodule.setup("fit")
+        self.data_source = getattr(datamodule, "source", type(datamodule).__name__)
         self.bn_batches = [
             x for x, _ in take_images(datamodule.recalibration_dataloader(seed), bn_images)
         ]

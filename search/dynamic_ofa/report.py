@@ -66,3 +66,21 @@ def plot_family(results: Mapping[str, ProcessorResult], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def log_family(logger: Any, per: Mapping[str, Mapping[str, Any]], plot: Path) -> None:
+    """Scalars per processor to a Lightning logger; on W&B also the front image and a table."""
+    scalars = {
+        f"family/{n}/{k}": v
+        for n, p in per.items()
+        for k, v in p.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    logger.log_metrics(scalars)
+    if type(logger).__name__ != "WandbLogger":
+        return
+    logger.log_image("family/front", images=[str(plot)])
+    columns = ["processor", "level", "arch_id", "acc_top1", "latency_ms", "search_acc_top1",
+               "search_latency_ms"]  # fmt: skip
+    rows = [[n, *(lv[c] for c in columns[1:])] for n, p in per.items() for lv in p["levels"]]
+    logger.log_table("family/levels", columns=columns, data=rows)
