@@ -150,6 +150,7 @@ class ProcessorResult:
     dropped: list[dict[str, Any]] = field(default_factory=list)
     refine: dict[str, Any] = field(default_factory=dict)
     device: dict[str, Any] = field(default_factory=dict)
+    computed: dict[str, int] = field(default_factory=dict)  # new measurements (0 on a resume)
 
 
 class ProcessorEvaluator:
@@ -341,7 +342,7 @@ class FamilySearch:
         L = [evaluated[k][1] for k in keys]
         front = [keys[i] for i in front_indices(A, L)]
         selected = [keys[i] for i in select_levels(A, L, **self.selection)]
-        levels, dropped = self.remeasure(proc, selected, evaluated)
+        levels, dropped, real = self.remeasure(proc, selected, evaluated)
         device = proc.remeasure if proc.remeasure is not None else proc.predict
         log.info(
             "%s: %d parents, %d evaluated, front of %d, %d levels (%d dropped after re-measuring)",
@@ -363,6 +364,7 @@ class FamilySearch:
             dropped,
             refine,
             device_settings(device),
+            {"latency_predicted": lat.computed, "latency_remeasured": real},
         )
 
     def collect_parents(self, processor: str, lat: ArchiveCache) -> tuple[list[str], list[dict]]:
@@ -451,8 +453,9 @@ class FamilySearch:
 
     def remeasure(
         self, proc: Processor, selected: list[str], evaluated: Mapping[str, tuple[float, float]]
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """BN statistics, top-1 and real-device latency of the selected members."""
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+        """BN statistics, top-1 and real-device latency of the selected members: the kept
+        levels, the dropped ones, and how many latencies were measured now."""
         real = (
             None
             if proc.remeasure is None
@@ -483,7 +486,8 @@ class FamilySearch:
         kept = sorted((r for i, r in enumerate(rows) if i in keep), key=lambda r: r["latency_ms"])
         for n, r in enumerate(kept, start=1):
             r["level"] = n
-        return kept, [r for i, r in enumerate(rows) if i not in keep]
+        dropped = [r for i, r in enumerate(rows) if i not in keep]
+        return kept, dropped, 0 if real is None else real.computed
 
 
 def family_hypervolume(

@@ -40,6 +40,7 @@ def processor_summary(r: ProcessorResult) -> dict[str, Any]:
         "hypervolume_front": hv.get("front", 0.0),
         "hv_box": box,
         "device": r.device,
+        "computed": r.computed,
     }
 
 
