@@ -4,7 +4,6 @@ on synthetic data, its artifact, and a rerun that resumes without evaluating any
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import pytest
