@@ -38,8 +38,11 @@ def build_family_search(
         remeasure = make(p.remeasure) if p.get("remeasure") is not None else None
         processors.append(Processor(name, make(p.predict), remeasure))
     log.info("Dynamic-OFA family for %s (skipped: %s)", [p.name for p in processors], skipped)
-    spec = OmegaConf.to_container(cfg.space, resolve=True)
-    space_spec = {k: v for k, v in spec.items() if k != "_target_"}
+    if hasattr(space, "kwargs"):  # what rebuilds it: create_space(name, **kwargs)
+        space_spec = {"name": space.name, **space.kwargs}
+    else:
+        spec = OmegaConf.to_container(cfg.space, resolve=True)
+        space_spec = {k: v for k, v in spec.items() if k != "_target_"}
     family = FamilySearch(
         space,
         accuracy,
