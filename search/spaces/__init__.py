@@ -29,7 +29,7 @@ def create_space(name: str, **kwargs: Any) -> Any:
 
 
 # Import the families so that their builders register themselves.
-from search.spaces import nb201  # noqa: E402, F401
+from search.spaces import nb201, ofa_mbv3  # noqa: E402, F401
 from search.spaces.base import (  # noqa: E402
     Architecture,
     DecisionSpace,
