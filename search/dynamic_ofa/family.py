@@ -307,7 +307,8 @@ class FamilySearch:
         return ArchiveCache(
             self.archive,
             f"{kind}:latency_{processor}",
-            {"evaluator": f"latency_{kind}", **device_settings(device)},
+            # the arch key names choices only: the space's settings say which network it is
+            {"evaluator": f"latency_{kind}", "space": self.space_spec, **device_settings(device)},
             compute,
             f"dynamic_ofa/{kind}/{processor}",
         )
