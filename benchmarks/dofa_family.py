@@ -55,6 +55,16 @@ def bn_figures(artifact: Path, repeats: int = 50) -> dict:
     }
 
 
+def wait_for(path: Path, timeout_s: float) -> dict:
+    """The JSON at ``path``, waiting up to ``timeout_s`` for it to appear."""
+    deadline = time.time() + timeout_s
+    while not path.is_file():
+        if time.time() > deadline:
+            raise FileNotFoundError(f"{path} did not appear within {timeout_s:.0f} s")
+        time.sleep(5)
+    return json.loads(path.read_text()) if path.suffix == ".json" else {}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", type=Path, required=True, help="the family run directory")
@@ -62,19 +72,31 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1, help="seed of the random sample")
     p.add_argument("--threads", type=int, default=1, help="torch threads for accuracy")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/dofa_family.json"))
+    p.add_argument(
+        "--wait-s",
+        type=float,
+        default=0.0,
+        help="wait this long for the run's summary.json (the family search may still run: the "
+        "random sample is evaluated meanwhile)",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     start = time.time()
+    wait_for(args.run / "config_resolved.yaml", args.wait_s)  # written as the search starts
     cfg = OmegaConf.load(args.run / "config_resolved.yaml")
     cfg.resume = "auto"
     family, skipped = build_family_search(cfg, args.run)
-    summary = json.loads((args.run / "summary.json").read_text())
     space = family.space
     sample = space.sample_unique(np.random.default_rng(args.seed), args.n_random)
     keys = [space.serialize(a) for a in sample]
     t0 = time.time()
     acc = {k: family.acc(k)["acc_top1"] for k in keys}
     acc_s = time.time() - t0
+    lat = {p.name: family._latency_cache(p.name, p.predict, "predicted") for p in family.processors}
+    for cache in lat.values():
+        for k in keys:
+            cache(k)
+    summary = wait_for(args.run / "summary.json", args.wait_s)
     out = {
         "command": f"python benchmarks/dofa_family.py --run {args.run} --n-random "
         f"{args.n_random} --seed {args.seed} --out {args.out}",
@@ -83,15 +105,17 @@ def main() -> None:
         "data": data_summary(family),
         "n_random": len(keys),
         "random_accuracy_s": acc_s,
+        "random_computed": {
+            "accuracy": family.acc.computed,
+            **{n: c.computed for n, c in lat.items()},
+        },
         "load_average": list(os.getloadavg()),
         "skipped_processors": skipped,
         "bn": bn_figures(family.artifact),
         "processors": {},
     }
     for proc in family.processors:
-        lat_cache = family._latency_cache(proc.name, proc.predict, "predicted")
-        lat = {k: lat_cache(k)["latency_ms"] for k in keys}
-        rnd = np.array([[acc[k], lat[k]] for k in keys])
+        rnd = np.array([[acc[k], lat[proc.name](k)["latency_ms"]] for k in keys])
         rnd_front = rnd[front_indices(rnd[:, 0], rnd[:, 1])]
         s = summary["processors"][proc.name]
         levels = s["levels"]
