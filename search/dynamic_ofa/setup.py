@@ -12,6 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from search.dynamic_ofa.family import FamilySearch, Processor
+from search.evaluators.supernet import SupernetEvaluator
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,16 @@ def build_family_search(
     d = cfg.dynamic_ofa
     space = hydra.utils.instantiate(cfg.space)
     datamodule = hydra.utils.instantiate(cfg.evaluator.datamodule)
-    accuracy = hydra.utils.instantiate(cfg.evaluator, space=space, datamodule=datamodule)
+    e = cfg.evaluator  # the accuracy keys of evaluator=supernet; latency is per processor
+    accuracy = SupernetEvaluator(
+        e.ckpt_path,
+        space,
+        datamodule,
+        recal_batches=e.recal_batches,
+        val_batches=e.val_batches,
+        seed=e.seed,
+        device=e.device,
+    )
     processors, skipped = [], {}
     make = functools.partial(hydra.utils.instantiate, space=space)
     for name, p in d.processors.items():

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from search.dynamic_ofa.artifact import load_bn, read_family
@@ -97,5 +96,5 @@ def test_search_py_writes_the_family_artifact_and_a_rerun_evaluates_nothing_agai
 
 def test_a_missing_checkpoint_is_named(tmp_path):
     cfg = _cfg(tmp_path, f"evaluator.ckpt_path={tmp_path / 'none.ckpt'}")
-    with pytest.raises(InstantiationException, match="none.ckpt.* does not exist"):
+    with pytest.raises(FileNotFoundError, match="none.ckpt.* does not exist"):
         search_script.search(cfg)
