@@ -33,9 +33,9 @@ from search.dynamic_ofa.levels import front_indices
 from search.dynamic_ofa.setup import build_family_search, data_summary
 
 
-def bn_figures(artifact: Path, repeats: int = 50) -> dict:
-    """Size (KB) and load time (ms, median of ``repeats`` loads) of every member's BN file."""
-    files = sorted((artifact / "bn").glob("*.safetensors"))
+def bn_figures(artifact: Path, arch_ids: set[str], repeats: int = 50) -> dict:
+    """Size (KB) and load time (ms, median of ``repeats`` loads) of the members' BN files."""
+    files = [artifact / "bn" / f"{a}.safetensors" for a in sorted(arch_ids)]
     sizes = [f.stat().st_size / 1024 for f in files]
     times = []
     for f in files:
@@ -54,6 +54,12 @@ def bn_figures(artifact: Path, repeats: int = 50) -> dict:
         "load_ms_max": max(times),
         "load_repeats": repeats,
     }
+
+
+def member_ids(artifact: Path) -> set[str]:
+    """arch_ids of every processor's levels in ``family.json``."""
+    doc = json.loads((artifact / "family.json").read_text())
+    return {lv["arch_id"] for p in doc["processors"].values() for lv in p["levels"]}
 
 
 def wait_for(path: Path, timeout_s: float) -> dict:
@@ -126,7 +132,7 @@ def main() -> None:
         },
         "load_average": list(os.getloadavg()),
         "skipped_processors": skipped,
-        "bn": bn_figures(family.artifact),
+        "bn": bn_figures(family.artifact, member_ids(family.artifact)),
         "processors": {},
     }
     for proc in family.processors:

@@ -20,8 +20,10 @@ Per processor (this CPU at 1 and 2 threads, CUDA where present, any LUT or table
    (:func:`search.dynamic_ofa.levels.select_levels`), then, as the paper does, **re-measured**:
    BN statistics from ``bn_images`` training images on the extracted sub-network (saved as
    ``bn/<arch_id>.safetensors``), top-1 on the whole validation split with those statistics,
-   latency on the real device under its full timing protocol. A level dominated after the
-   re-measurement is dropped (recorded in the summary).
+   latency on the real device under its full timing protocol. The candidates are a ladder
+   ``oversample`` times denser than the family's; the level rule then runs again on the
+   re-measured values (the paper re-measures the searched models, then takes their front), and
+   the candidates it leaves out are recorded in the summary.
 
 Every prediction and re-measurement is a row of the evaluation archive, keyed by the settings
 that produced it (weights + data fingerprint for accuracy, device settings for latency), so a
@@ -342,8 +344,13 @@ class FamilySearch:
         A = [evaluated[k][0] for k in keys]
         L = [evaluated[k][1] for k in keys]
         front = [keys[i] for i in front_indices(A, L)]
-        selected = [keys[i] for i in select_levels(A, L, **self.selection)]
-        levels, dropped, real = self.remeasure(proc, selected, evaluated)
+        # a ladder `oversample` times denser is re-measured; the levels are chosen on the
+        # re-measured values (the paper re-measures the searched models, then takes the front)
+        sel = dict(self.selection)
+        dense = int(sel.pop("oversample", 1))
+        ladder = dict(sel, n_levels=sel["n_levels"] * dense, acc_step=sel["acc_step"] / dense)
+        selected = [keys[i] for i in select_levels(A, L, **ladder)]
+        levels, dropped, real = self.remeasure(proc, selected, evaluated, sel)
         device = proc.remeasure if proc.remeasure is not None else proc.predict
         log.info(
             "%s: %d parents, %d evaluated, front of %d, %d levels (%d dropped after re-measuring)",
@@ -453,10 +460,15 @@ class FamilySearch:
         return summary, refined
 
     def remeasure(
-        self, proc: Processor, selected: list[str], evaluated: Mapping[str, tuple[float, float]]
+        self,
+        proc: Processor,
+        selected: list[str],
+        evaluated: Mapping[str, tuple[float, float]],
+        selection: Mapping[str, Any],
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
-        """BN statistics, top-1 and real-device latency of the selected members: the kept
-        levels, the dropped ones, and how many latencies were measured now."""
+        """BN statistics, top-1 and real-device latency of the candidates, then the level rule
+        on the re-measured values: the levels, the candidates left out, and how many latencies
+        were measured now."""
         real = (
             None
             if proc.remeasure is None
@@ -483,8 +495,9 @@ class FamilySearch:
             )
         A = [r["acc_top1"] for r in rows]
         L = [r["latency_ms"] for r in rows]
-        keep = set(front_indices(A, L))
-        kept = sorted((r for i, r in enumerate(rows) if i in keep), key=lambda r: r["latency_ms"])
+        chosen = select_levels(A, L, **selection)  # fastest first
+        keep = set(chosen)
+        kept = [rows[i] for i in chosen]
         for n, r in enumerate(kept, start=1):
             r["level"] = n
         dropped = [r for i, r in enumerate(rows) if i not in keep]

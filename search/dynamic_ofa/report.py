@@ -20,7 +20,9 @@ def processor_summary(r: ProcessorResult) -> dict[str, Any]:
     acc = [lv["acc_top1"] for lv in r.levels]
     lat = [lv["latency_ms"] for lv in r.levels]
     ev = np.array(list(r.evaluated.values()), dtype=float).reshape(-1, 2)
-    fam = np.array([r.evaluated[k] for k in r.selected], dtype=float).reshape(-1, 2)
+    fam = np.array(
+        [[lv["search_acc_top1"], lv["search_latency_ms"]] for lv in r.levels], dtype=float
+    ).reshape(-1, 2)
     front = np.array([r.evaluated[k] for k in r.front], dtype=float).reshape(-1, 2)
     hv, box = family_hypervolume({"family": fam, "front": front, "evaluated": ev})
     return {
@@ -28,7 +30,8 @@ def processor_summary(r: ProcessorResult) -> dict[str, Any]:
         "acc_top1_range": [min(acc), max(acc)] if acc else None,
         "latency_ms_range": [min(lat), max(lat)] if lat else None,
         "levels": r.levels,
-        "dropped_after_remeasure": r.dropped,
+        "n_candidates": len(r.selected),
+        "candidates_left_out": r.dropped,
         "n_parents": len(r.parents),
         "alg1_calls": r.alg1_calls,
         "n_alg1_exhausted": sum(1 for c in r.alg1_calls if "exhausted" in c),
