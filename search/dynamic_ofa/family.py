@@ -353,7 +353,7 @@ class FamilySearch:
         levels, dropped, real = self.remeasure(proc, selected, evaluated, sel)
         device = proc.remeasure if proc.remeasure is not None else proc.predict
         log.info(
-            "%s: %d parents, %d evaluated, front of %d, %d levels (%d dropped after re-measuring)",
+            "%s: %d parents, %d evaluated, front of %d, %d levels (%d candidates left out)",
             proc.name,
             len(parents),
             len(evaluated),
