@@ -45,6 +45,8 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.get("hadas") is not None:
         return hadas(cfg, out_dir)
+    if cfg.get("dynamic_ofa") is not None:
+        return dynamic_ofa(cfg, out_dir, start)
     if cfg.get("threads") is not None:
         import torch
 
@@ -143,6 +145,45 @@ def hadas(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     )
     log.info("HADAS: %s", json.dumps(summary.get("dynamic_vs_static"), default=float))
     return summary
+
+
+def dynamic_ofa(cfg: DictConfig, out_dir: Path, start: float) -> dict[str, Any]:
+    """Dynamic-OFA family per processor (``experiment=ofa_mbv3_family``): Alg. 1 parents,
+    NSGA-II refinement, levels re-measured, the artifact in ``<run dir>/family``."""
+    import torch
+
+    from search.dynamic_ofa.report import log_family, plot_family, processor_summary
+    from search.dynamic_ofa.setup import build_family_search, data_summary
+
+    torch.set_num_threads(cfg.threads)
+    family, skipped = build_family_search(cfg, out_dir)
+    logger = quiet_logger(hydra.utils.instantiate(cfg.logger)) if cfg.get("logger") else None
+    OmegaConf.save(cfg, out_dir / "config_resolved.yaml", resolve=True)
+    try:
+        results = family.run()
+        per = {name: processor_summary(r) for name, r in results.items()}
+        summary = {
+            "artifact": str(family.artifact),
+            "processors": per,
+            "skipped_processors": skipped,
+            "hypervolume": sum(p["hypervolume_family"] for p in per.values()) / len(per),
+            "data": data_summary(family),
+            "computed": {"accuracy": family.acc.computed, "final": family.final.computed},
+            "checkpoint": cfg.evaluator.ckpt_path,
+            "wall_time_s": time.time() - start,
+        }
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+        plot = plot_family(results, out_dir / "family_front.png")
+        if logger is not None:
+            log_family(logger, per, plot)
+        log.info("Dynamic-OFA family -> %s (%.0f s)", family.artifact, summary["wall_time_s"])
+        return summary
+    finally:
+        family.archive.close()
+        if logger is not None and type(logger).__name__ == "WandbLogger":
+            import wandb
+
+            wandb.finish()
 
 
 def _devices(cfg: DictConfig, space) -> dict[str, Any]:
