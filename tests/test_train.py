@@ -41,9 +41,10 @@ def _options(group: str) -> list[str]:
 
 
 def _words(path: Path) -> list[str]:
-    """The markers that make an experiment search.py's: a tactic override or a hadas node."""
+    """The markers that make an experiment search.py's: a tactic override, a hadas or a
+    dynamic_ofa node."""
     text = path.read_text()
-    return [m for m in ("/tactic", "hadas:") if m in text]
+    return [m for m in ("/tactic", "hadas:", "dynamic_ofa:") if m in text]
 
 
 def _train_experiments() -> list[str]:
@@ -51,7 +52,8 @@ def _train_experiments() -> list[str]:
     return [
         o
         for o in _options("experiment")
-        if not {"/tactic", "hadas:"} & set(_words(CONF / "experiment" / f"{o}.yaml"))
+        if not {"/tactic", "hadas:", "dynamic_ofa:"}
+        & set(_words(CONF / "experiment" / f"{o}.yaml"))
     ]
 
 

@@ -1,7 +1,15 @@
 """Dynamic-OFA runtime: a family of sub-networks served in process, switched by policy."""
 
 from hardware.runtime.controller import ReactiveController
-from hardware.runtime.family import Family, FamilyFormatError, Level, load_family, save_family
+from hardware.runtime.family import (
+    Family,
+    FamilyFormatError,
+    Level,
+    load_bn,
+    load_family,
+    save_bn,
+    save_family,
+)
 from hardware.runtime.load import CompetingLoad
 from hardware.runtime.manager import InferenceRecord, RuntimeManager, SwitchableModel, SwitchEvent
 from hardware.runtime.policies import InfeasibleConstraint, select_level
@@ -22,9 +30,11 @@ __all__ = [
     "SwitchableModel",
     "Trace",
     "compare",
+    "load_bn",
     "load_family",
     "load_trace",
     "replay",
+    "save_bn",
     "save_family",
     "select_level",
 ]

@@ -33,6 +33,7 @@ FORMAT = 1
 FAMILY_JSON = "family.json"
 BN_DIR = "bn"
 LEVEL_KEYS = ("level", "arch", "arch_id", "acc_top1", "latency_ms")
+BN_SUFFIXES = ("running_mean", "running_var")
 
 
 class FamilyFormatError(ValueError):
@@ -218,7 +219,7 @@ def save_family(
     path: str | Path,
     space: Mapping[str, Any],
     processors: Mapping[str, Sequence[Mapping[str, Any] | Level]],
-    bn: Mapping[str, Mapping[str, torch.Tensor]],
+    bn: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
     devices: Mapping[str, Mapping[str, Any]] | None = None,
     checkpoint: str | None = None,
     weights_fingerprint: str | None = None,
@@ -228,14 +229,18 @@ def save_family(
     """Write a family directory in the artifact format; returns the path of family.json.
 
     Levels may be given in any order: they are sorted by ``latency_ms`` and numbered 1..n
-    here (any ``level`` given is replaced), so every writer produces the same ladder.
+    here (any ``level`` given is replaced), so every writer produces the same ladder. Fields of
+    a level beyond the five of the format (e.g. how its latency was obtained) are kept.
 
     Args:
         path: the directory (created).
         space: ``{"name": <space name>, **builder kwargs}``.
         processors: processor name -> levels (``arch``, ``arch_id``, ``acc_top1``,
             ``latency_ms``; a :class:`Level` or a mapping).
-        bn: arch_id -> BN state (the supernet's ``bn_state()`` of that member).
+        bn: arch_id -> BN state (the supernet's ``bn_state()`` of that member, or any state
+            dict: only running statistics are kept). A member left out must already have its
+            file in ``path`` (written earlier with :func:`save_bn`, as the family search does
+            while it re-measures candidates).
         devices: processor name -> settings of the device that profiled it.
         checkpoint: the supernet checkpoint the family was built from.
         weights_fingerprint: fingerprint of its weights.
@@ -243,7 +248,7 @@ def save_family(
         **extra: further JSON entries (e.g. how accuracy was measured).
 
     Raises:
-        ValueError: a level lacks a key, or a member has no BN state.
+        ValueError: a level lacks a key, or a member has neither a BN state nor a BN file.
     """
     root = Path(path)
     if "name" not in space:
@@ -259,6 +264,7 @@ def save_family(
         rows.sort(key=lambda r: float(r["latency_ms"]))
         ladder = [
             {
+                **r,
                 "level": i,
                 "arch": dict(r["arch"]),
                 "arch_id": str(r["arch_id"]),
@@ -269,16 +275,12 @@ def save_family(
         ]
         needed |= {r["arch_id"] for r in ladder}
         out_procs[proc] = {"device": dict((devices or {}).get(proc, {})), "levels": ladder}
-    lacking = sorted(needed - set(bn))
+    bn = bn or {}
+    lacking = sorted(a for a in needed - set(bn) if not bn_path(root, a).is_file())
     if lacking:
-        raise ValueError(f"no BN state given for arch_id(s) {lacking}")
-    (root / BN_DIR).mkdir(parents=True, exist_ok=True)
-    for arch_id in sorted(needed):
-        # safetensors stores plain contiguous tensors with no shared storage.
-        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in bn[arch_id].items()}
-        if not tensors:
-            raise ValueError(f"the BN state of {arch_id} is empty")
-        _atomic(root / BN_DIR / f"{arch_id}.safetensors", lambda tmp, t=tensors: save_file(t, tmp))
+        raise ValueError(f"no BN state given and no BN file in {root / BN_DIR} for {lacking}")
+    for arch_id in sorted(needed & set(bn)):
+        save_bn(root, arch_id, bn[arch_id])
     meta = {
         "format": FORMAT,
         "space": dict(space),
@@ -289,9 +291,61 @@ def save_family(
         "processors": out_procs,
     }
     out = root / FAMILY_JSON
-    text = json.dumps(meta, indent=2) + "\n"
+    root.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(meta, indent=2, default=_plain) + "\n"
     _atomic(out, lambda tmp: Path(tmp).write_text(text))
     return out
+
+
+def bn_path(path: str | Path, arch_id: str) -> Path:
+    """Where a member's BN statistics live in a family directory."""
+    return Path(path) / BN_DIR / f"{arch_id}.safetensors"
+
+
+def bn_tensors(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The BN running statistics of a state dict (weights and ``num_batches_tracked``
+    dropped), as contiguous CPU copies: safetensors stores no shared storage."""
+    return {
+        k: v.detach().cpu().contiguous().clone()
+        for k, v in state.items()
+        if k.endswith(BN_SUFFIXES)
+    }
+
+
+def save_bn(path: str | Path, arch_id: str, state: Mapping[str, torch.Tensor]) -> Path:
+    """Write a member's BN statistics (:func:`bn_tensors` of ``state``) atomically.
+
+    Raises:
+        ValueError: ``state`` holds no running statistics.
+    """
+    tensors = bn_tensors(state)
+    if not tensors:
+        raise ValueError(f"the BN state of {arch_id} has no running_mean / running_var entries")
+    out = bn_path(path, arch_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _atomic(out, lambda tmp: save_file(tensors, tmp, metadata={"arch_id": arch_id}))
+    return out
+
+
+def load_bn(path: str | Path, arch_id: str) -> dict[str, torch.Tensor]:
+    """One member's BN statistics from a family directory (plain tensors, never unpickled).
+
+    Raises:
+        FileNotFoundError: naming the missing file.
+    """
+    file = bn_path(path, arch_id)
+    if not file.is_file():
+        raise FileNotFoundError(f"no BN statistics for member {arch_id}: {file} does not exist")
+    return load_file(str(file))
+
+
+def _plain(value: Any) -> Any:
+    """JSON form of numpy scalars and tuples/sets in extra fields."""
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
 
 
 def _atomic(path: Path, write) -> None:

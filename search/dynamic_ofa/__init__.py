@@ -3,7 +3,7 @@
 :mod:`~search.dynamic_ofa.alg1` is the paper's accuracy-constrained random search (Alg. 1),
 :mod:`~search.dynamic_ofa.family` the per-processor search (Alg. 1 parents, NSGA-II
 refinement, re-measured levels), :mod:`~search.dynamic_ofa.levels` the level rule,
-:mod:`~search.dynamic_ofa.artifact` the artifact (``family.json`` + BN statistics as
+the artifact (``family.json`` + BN statistics as
 safetensors) that ``hardware.runtime`` loads, :mod:`~search.dynamic_ofa.report` the summary
 and plot, :mod:`~search.dynamic_ofa.replay` the trace-replay CLI of the runtime manager. Entry
 points: ``python search.py experiment=ofa_mbv3_family evaluator.ckpt_path=...`` and

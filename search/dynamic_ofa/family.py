@@ -43,11 +43,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from hardware.runtime.family import save_bn, save_family
 from search.algorithms import nsga2
 from search.analytics import hypervolume
 from search.archive import Archive, Evaluation, settings_key
 from search.dynamic_ofa.alg1 import SearchExhausted, random_search
-from search.dynamic_ofa.artifact import save_bn, write_family
 from search.dynamic_ofa.levels import front_indices, select_levels
 from search.evaluators.base import Metrics, Target
 from search.evaluators.subnet import accuracy, fingerprint, recalibrate_bn
@@ -319,13 +319,14 @@ class FamilySearch:
     def run(self) -> dict[str, ProcessorResult]:
         """Search every processor, re-measure, write the artifact; results by processor."""
         results = {p.name: self.search_processor(p) for p in self.processors}
-        write_family(
+        save_family(  # every member's BN file was written when it was re-measured
             self.artifact,
-            space=self.space_spec,
+            self.space_spec,
+            {n: r.levels for n, r in results.items()},
+            devices={n: r.device for n, r in results.items()},
             checkpoint=self.checkpoint,
             weights_fingerprint=self.weights_fingerprint,
             bn_images=self.bn_images,
-            processors={n: {"device": r.device, "levels": r.levels} for n, r in results.items()},
         )
         return results
 

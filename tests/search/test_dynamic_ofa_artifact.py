@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from search.dynamic_ofa.artifact import bn_tensors, load_bn, read_family, save_bn, write_family
+from hardware.runtime.family import bn_tensors, load_bn, load_family, save_bn, save_family
 from search.evaluators.subnet import recalibrate_bn
 
 
@@ -30,20 +30,18 @@ def test_round_trip_keeps_tensors_and_fields_and_sorts_levels(tmp_path):
     }
     for aid, state in states.items():
         save_bn(tmp_path, aid, state)
-    path = write_family(
+    path = save_family(  # the BN files are on disk already, as the family search leaves them
         tmp_path,
-        space={"name": "ofa_mbv3", "width_mult": 0.5},
+        {"name": "ofa_mbv3", "width_mult": 0.5},
+        {"cpu_1t": [_level("bbbb", 72, 3.0), _level("aaaa", 70, 1.0)],
+         "cpu_2t": [_level("aaaa", 70, 0.7)]},
+        devices={"cpu_1t": {"threads": 1}, "cpu_2t": {"threads": 2}},
         checkpoint="/ckpt/last.ckpt",
         weights_fingerprint="0123456789abcdef",
         bn_images=2000,
-        processors={
-            "cpu_1t": {"device": {"threads": 1},
-                       "levels": [_level("bbbb", 72, 3.0), _level("aaaa", 70, 1.0)]},
-            "cpu_2t": {"device": {"threads": 2}, "levels": [_level("aaaa", 70, 0.7)]},
-        },
     )  # fmt: skip
-    doc = read_family(tmp_path)
-    assert doc == json.loads(path.read_text())
+    doc = json.loads(path.read_text())
+    assert load_family(tmp_path).levels("cpu_1t")[1].arch_id == "bbbb"
     assert (doc["format"], doc["bn_images"], doc["weights_fingerprint"]) == (
         1,
         2000,
@@ -61,13 +59,13 @@ def test_round_trip_keeps_tensors_and_fields_and_sorts_levels(tmp_path):
 
 
 def test_writing_a_member_without_its_bn_file_or_fields_is_refused(tmp_path):
-    common = dict(space={"name": "ofa_mbv3"}, checkpoint="c", weights_fingerprint="f", bn_images=1)
+    space = {"name": "ofa_mbv3"}
     with pytest.raises(ValueError, match="no BN file"):
-        write_family(tmp_path, processors={"cpu": {"levels": [_level("zz", 1, 1)]}}, **common)
+        save_family(tmp_path, space, {"cpu": [_level("zz", 1, 1)]})
     save_bn(tmp_path, "zz", {"a.running_mean": torch.zeros(1)})
     bad = {"arch_id": "zz", "acc_top1": 1.0}
     with pytest.raises(ValueError, match="lacks"):
-        write_family(tmp_path, processors={"cpu": {"levels": [bad]}}, **common)
+        save_family(tmp_path, space, {"cpu": [bad]})
     with pytest.raises(ValueError, match="no running_mean"):
         save_bn(tmp_path, "yy", {"a.weight": torch.zeros(1)})
     with pytest.raises(FileNotFoundError, match="yy"):
