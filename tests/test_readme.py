@@ -45,6 +45,20 @@ TRAIN_TINY = [
     "data.eval_batch_size=64",
 ]
 SEARCH_TINY = ["budget=60", "progress_bar=false", "logger=csv"]
+# The OFA commands (train, family search) on the tiny elastic space of the family's own test, so
+# the tiny trained supernet is the one the family search loads.
+OFA_TRAIN_TINY = [
+    "data.data_dir=null",
+    "data.max_train_images=32",
+    "data.batch_size=16",
+    "data.eval_batch_size=64",
+    "++trainer.limit_train_batches=1",
+    "trainer.limit_val_batches=1",
+    "trainer.enable_progress_bar=false",
+    "evaluation.num_archs=1",
+    "evaluation.recal_batches=1",
+    "evaluation.val_batches=1",
+]
 
 
 def readme_commands(text: str) -> list[str]:
@@ -88,7 +102,7 @@ COMMANDS = readme_commands(README.read_text())
 
 
 def test_readme_is_short_and_has_commands():
-    assert len(README.read_bytes()) < 12_000
+    assert len(README.read_bytes()) < 14_500  # one section per part; figures live in docs/
     assert {"pip", "train", "pytest", "search"} <= {kind(split(c)[1]) for c in COMMANDS}
 
 
@@ -138,10 +152,15 @@ def tiny_zip(tmp_path_factory) -> Path:
 
 
 def _train_cfg(out_dir: Path, overrides: list[str]):
+    if any(o.startswith("experiment=ofa_mbv3") for o in overrides):
+        from tests.search.test_dynamic_ofa_family import TINY_SPACE
+
+        tiny = [*TINY_SPACE, *OFA_TRAIN_TINY]
+    else:
+        tiny = TRAIN_TINY
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(
-            "train",
-            overrides=["logger=csv", *TRAIN_TINY, *overrides, f"paths.output_dir={out_dir}"],
+            "train", overrides=["logger=csv", *tiny, *overrides, f"paths.output_dir={out_dir}"]
         )
 
 
@@ -153,8 +172,20 @@ def finished_run(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def finished_ofa_run(tmp_path_factory) -> Path:
+    """Run directory of a tiny ``experiment=ofa_mbv3_quick`` (stands in for ``outputs/ofa``)."""
+    out = tmp_path_factory.mktemp("ofa_run")
+    train(_train_cfg(out, ["experiment=ofa_mbv3_quick"]))
+    return out
+
+
 def _substitute(word: str, tmp_path: Path, request) -> str:
     """README placeholders -> real paths of this test session."""
+    if "outputs/ofa_family" in word:  # parsed only, or the family search's own run directory
+        return word.replace("outputs/ofa_family", str(tmp_path / "ofa_family"))
+    if "outputs/ofa/" in word:
+        return word.replace("outputs/ofa", str(request.getfixturevalue("finished_ofa_run")))
     if "/path/to/cifar10" in word:
         return word.replace("/path/to/cifar10", str(request.getfixturevalue("tiny_zip").parent))
     if "outputs/train/<run>" in word:
@@ -203,7 +234,7 @@ def test_readme_command_runs(command, tmp_path, request, monkeypatch):
         _run_default_job_as_a_user_does(tmp_path)
 
     elif what == "train":
-        overrides = argv[2:]
+        overrides = [o for o in argv[2:] if not o.startswith("hydra.run.dir=")]
         if any(o.startswith("data.data_dir=") for o in overrides):
             overrides.append("data.valid_fraction=0.5")  # 20 train images per class
         summary = train(_train_cfg(tmp_path, overrides))
@@ -238,12 +269,20 @@ def test_readme_command_runs(command, tmp_path, request, monkeypatch):
             from tests.test_search import HADAS_TINY
 
             overrides += HADAS_TINY
+        if "experiment=ofa_mbv3_family" in overrides:  # on the tiny trained supernet
+            from tests.search.test_dynamic_ofa_family import TINY
+
+            overrides += [o for o in TINY if not o.startswith("data@evaluator")]
         search = _load_search_script()
         if "resume=true" in overrides:  # a search killed at 50 evaluations, resumed to 60
             search(_search_cfg(out, ["budget=50"]))
         summary = search(_search_cfg(out, overrides))
         if "experiment=hadas_nb201_tx2" in overrides:
             assert summary["outer"]["n_validated"] == 12 and summary["dynamic_vs_static"]
+            return
+        if "experiment=ofa_mbv3_family" in overrides:
+            family = json.loads((out / "family" / "family.json").read_text())
+            assert set(family["processors"]) == set(summary["processors"]) >= {"cpu_1t"}
             return
         assert summary["n_validated"] <= 60 and summary["front"]
         if "evaluator=supernet" in overrides:
