@@ -288,3 +288,22 @@ HADAS_TINY = ["hadas.outer_budget=12", "hadas.max_backbones=1",
             "hadas.inner_budget=6", "hadas.pipeline.backbone_epochs=1",
             "hadas.pipeline.exit_epochs=1", "hadas.pipeline.datamodule.max_train_images=200",
             "hadas.pipeline.space.channels=4"]  # fmt: skip
+
+
+def test_search_py_on_the_elastic_space_with_supernet_accuracy_and_cpu_latency(tmp_path):
+    """space=ofa_mbv3: accuracy from an OFA supernet checkpoint, latency measured on this CPU."""
+    from tests.search.test_dynamic_ofa_family import QUICK, TINY_SPACE, _untrained_checkpoint
+
+    base = [*BASE, "budget=6", "algorithm.pop_size=4", "tactic=full", "space=ofa_mbv3",
+            *TINY_SPACE, "objectives=ofa_cpu", "hardware=cpu", "hardware.energy=false",
+            *(f"hardware.{q}" for q in QUICK), "evaluator=supernet",
+            "data@evaluator.datamodule=synthetic", "evaluator.recal_batches=1",
+            "evaluator.val_batches=1"]  # fmt: skip
+    ckpt = _untrained_checkpoint(_cfg(tmp_path, *base, "evaluator.ckpt_path=x"), tmp_path / "c")
+    summary = search_script.search(_cfg(tmp_path, *base, f"evaluator.ckpt_path={ckpt}"))
+    assert summary["n_validated"] == 6 and summary["front"]
+    space = hydra.utils.instantiate(_cfg(tmp_path, *base, "evaluator.ckpt_path=x").space)
+    for e in summary["front"]:
+        arch = space.parse(e["arch"])  # the archive holds the space's canonical JSON
+        assert e["arch"] == space.serialize(arch)
+        assert 0.0 <= e["acc_top1"] <= 100.0 and e["latency_ms_cpu"] > 0

@@ -143,8 +143,8 @@ class TableEvaluator:
 
     def evaluate(self, arch: str, targets: Sequence[Target]) -> Metrics:
         out: Metrics = {}
-        row = self.table.row(arch)
-        model = None
+        row = model = None  # looked up / built only when a target needs it: a space without
+        # a table (ofa_mbv3) gets all its metrics from devices
         for t in targets:
             src = self.source(t.metric, t.device)
             if src.startswith("device:"):
@@ -152,6 +152,7 @@ class TableEvaluator:
                     model = self.model_builder(arch)
                 out[t.key] = clean(self.devices[t.device].metrics(arch, model).get(t.metric))
             else:
+                row = self.table.row(arch) if row is None else row
                 out[t.key] = clean(self.table.frame.at[row, src])
         return out
 
