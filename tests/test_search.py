@@ -106,6 +106,9 @@ def test_every_search_config_composes_and_instantiates(
     evaluator = hydra.utils.instantiate(cfg.evaluator)
     if group == "objectives" and option == "nb201_flops":
         evaluator = hydra.utils.instantiate(_cfg(tmp_path, "evaluator=proxy_table").evaluator)
+    if group == "objectives" and option == "ofa_cpu":  # latency from hardware=cpu, plugged in
+        cpu = hydra.utils.instantiate(_cfg(tmp_path, "hardware=cpu").hardware)
+        evaluator = hydra.utils.instantiate(cfg.evaluator, devices={cpu.name: cpu})
     evaluator.check(objectives, [])
     algorithm = hydra.utils.instantiate(cfg.algorithm)
     built = algorithm(n_obj=len(objectives), eliminate_duplicates=KnownElimination())
