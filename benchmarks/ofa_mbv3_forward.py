@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import time
 from pathlib import Path
@@ -24,25 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hardware.base import cpu_model_name, load_average
 from search.spaces import create_space
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def _cpu() -> str | None:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
 def _pass_ms(net: torch.nn.Module, x: torch.Tensor, calls: int) -> float:
@@ -72,7 +54,7 @@ def main() -> None:
     space = create_space("ofa_mbv3", width_mult=args.width_mult)
     net = space.build_supernet().eval()
     x = torch.randn(1, 3, args.resolution, args.resolution)
-    load_before = _loadavg()
+    load_before = load_average()
 
     archs = {"min": space.min_arch(), "mid": space.sample(rng), "max": space.max_arch()}
     forward = {}
@@ -164,10 +146,10 @@ def main() -> None:
             "seed": args.seed,
             "torch": torch.__version__,
             "python": platform.python_version(),
-            "cpu": _cpu(),
+            "cpu": cpu_model_name() or platform.processor() or None,
             "machine": platform.machine(),
             "loadavg_before": load_before,
-            "loadavg_after": _loadavg(),
+            "loadavg_after": load_average(),
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from hardware.base import cpu_model_name
+from hardware.base import cpu_model_name, load_average
 from hardware.runtime import ReactiveController, RuntimeManager, load_family, save_family
 from hardware.runtime.replay import compare, load_trace
 from search.evaluators.subnet import accuracy, fingerprint, recalibrate_bn
@@ -204,7 +204,7 @@ def machine() -> dict[str, Any]:
         "host": platform.node(),
         "cpu": cpu_model_name() or platform.processor(),
         "cores": os.cpu_count(),
-        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "loadavg": load_average(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
