@@ -1,7 +1,7 @@
 """OFA MobileNetV3: elastic layers (``layers.py``), the space (``space.py``) and the weight-sharing
 supernet with its standalone sub-networks (``network.py``)."""
 
-from collections.abc import Sequence
+from typing import Any
 
 from search.spaces import register_space
 from search.spaces.ofa_mbv3.layers import (
@@ -24,38 +24,13 @@ from search.spaces.ofa_mbv3.space import OFAMobileNetV3Space
 
 
 @register_space
-def ofa_mbv3(
-    width_mult: float = 0.5,
-    stages: int | None = None,
-    widths: Sequence[int] | None = None,
-    strides: Sequence[int] | None = None,
-    acts: Sequence[str] | None = None,
-    se: Sequence[bool] | None = None,
-    first_stride: int = 1,
-    resolutions: Sequence[int] = (24, 28, 32),
-    depths: Sequence[int] = (2, 3, 4),
-    kernel_sizes: Sequence[int] = (3, 5, 7),
-    expand_ratios: Sequence[float] = (3, 4, 6),
-    num_classes: int = 10,
-    dropout: float = 0.0,
-) -> OFAMobileNetV3Space:
-    """OFA MobileNetV3 with CIFAR-10 defaults (width 0.5, stride-1 first conv, 24-32 px); see
-    :class:`OFAMobileNetV3Space` for every argument."""
-    return OFAMobileNetV3Space(
-        width_mult=width_mult,
-        stages=stages,
-        widths=widths,
-        strides=strides,
-        acts=acts,
-        se=se,
-        first_stride=first_stride,
-        resolutions=resolutions,
-        depths=depths,
-        kernel_sizes=kernel_sizes,
-        expand_ratios=expand_ratios,
-        num_classes=num_classes,
-        dropout=dropout,
-    )
+def ofa_mbv3(**kwargs: Any) -> OFAMobileNetV3Space:
+    """OFA MobileNetV3 with CIFAR-10 defaults (width 0.5, stride-1 first conv, 24-32 px).
+
+    The keyword arguments, their defaults and their checks are :class:`OFAMobileNetV3Space`'s
+    (one set of defaults); an unknown one is a TypeError naming it.
+    """
+    return OFAMobileNetV3Space(**kwargs)
 
 
 __all__ = [
