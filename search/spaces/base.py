@@ -97,19 +97,7 @@ class DecisionSpace:
         Raises:
             ValueError: naming the bad decision or choice and what is valid.
         """
-        if isinstance(arch, str):
-            try:
-                arch = json.loads(arch)
-            except json.JSONDecodeError as err:
-                raise ValueError(
-                    f"a {self.name} architecture string must be its canonical JSON form, "
-                    f"got {arch!r} ({err.msg})"
-                ) from None
-        if not isinstance(arch, Mapping):
-            raise ValueError(
-                f"a {self.name} architecture is a mapping of decision -> choice, got "
-                f"{type(arch).__name__}: {arch!r}"
-            )
+        arch = self._mapping(arch)
         decisions = self.decisions
         missing = [d for d in decisions if d not in arch]
         extra = [d for d in arch if d not in decisions]
@@ -125,6 +113,28 @@ class DecisionSpace:
                     f"valid: {list(choices)}"
                 )
         return {label: arch[label] for label in decisions}
+
+    def _mapping(self, arch: str | Mapping[str, Any]) -> Mapping[str, Any]:
+        """The mapping of an architecture given as a mapping or its canonical JSON string,
+        before its decisions are checked.
+
+        Raises:
+            ValueError: the string is not JSON, or the value is not a mapping.
+        """
+        if isinstance(arch, str):
+            try:
+                arch = json.loads(arch)
+            except json.JSONDecodeError as err:
+                raise ValueError(
+                    f"a {self.name} architecture string must be its canonical JSON form, "
+                    f"got {arch!r} ({err.msg})"
+                ) from None
+        if not isinstance(arch, Mapping):
+            raise ValueError(
+                f"a {self.name} architecture is a mapping of decision -> choice, got "
+                f"{type(arch).__name__}: {arch!r}"
+            )
+        return arch
 
     def serialize(self, arch: str | Mapping[str, Any]) -> str:
         """The architecture's serialized form (the archive key): its canonical JSON."""

@@ -17,7 +17,6 @@ the same architecture.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -234,19 +233,7 @@ class OFAMobileNetV3Space(DecisionSpace):
         Raises:
             ValueError: naming the bad decision or value and what is valid.
         """
-        if isinstance(arch, str):
-            try:
-                arch = json.loads(arch)
-            except json.JSONDecodeError as err:
-                raise ValueError(
-                    f"an {self.name} architecture string must be its canonical JSON form, "
-                    f"got {arch!r} ({err.msg})"
-                ) from None
-        if not isinstance(arch, Mapping):
-            raise ValueError(
-                f"an {self.name} architecture is a mapping of decision -> choice, got "
-                f"{type(arch).__name__}: {arch!r}"
-            )
+        arch = self._mapping(arch)
         decisions = self._decisions
         if len(arch) != len(decisions) or any(label not in arch for label in decisions):
             missing = [d for d in decisions if d not in arch]
