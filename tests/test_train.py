@@ -107,6 +107,23 @@ class CrashAtEpoch(pl.Callback):
             raise RuntimeError("simulated crash")
 
 
+def resumable_trainer(tmp_path, max_epochs: int, callbacks=()) -> pl.Trainer:
+    """A quiet CPU trainer writing ``last.ckpt`` under ``tmp_path / "ckpt"`` every epoch, for
+    the modules' crash -> resume tests (with :class:`CrashAtEpoch`)."""
+    return pl.Trainer(
+        max_epochs=max_epochs,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+        callbacks=[
+            pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True),
+            *callbacks,
+        ],
+    )
+
+
 def test_resume_equals_uninterrupted(tmp_path):
     full = _cfg(tmp_path / "full", "evaluation.num_archs=0", "trainer.max_epochs=3")
     train(full)

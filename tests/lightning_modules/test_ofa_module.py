@@ -10,7 +10,7 @@ import torch
 from datamodules.synthetic import SyntheticDataModule
 from lightning_modules.ofa import ProgressiveShrinkingModule
 from search.spaces import create_space
-from tests.test_train import CrashAtEpoch
+from tests.test_train import CrashAtEpoch, resumable_trainer
 
 # A tiny elastic MobileNetV3 (all four elastic dimensions, every choice) that trains in seconds.
 TINY_SPACE = {"width_mult": 0.25, "stages": 2, "resolutions": (12, 14, 16), "num_classes": 10}
@@ -40,19 +40,8 @@ def _data() -> SyntheticDataModule:
     return SyntheticDataModule(image_size=16, n_train=32, n_valid=16, batch_size=16)
 
 
-def _trainer(tmp_path, callbacks=(), max_epochs: int = EPOCHS) -> pl.Trainer:
-    return pl.Trainer(
-        max_epochs=max_epochs,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        default_root_dir=tmp_path,
-        callbacks=[
-            pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True),
-            *callbacks,
-        ],
-    )
+def _trainer(tmp_path, callbacks=()) -> pl.Trainer:
+    return resumable_trainer(tmp_path, EPOCHS, callbacks)
 
 
 class Record(pl.Callback):

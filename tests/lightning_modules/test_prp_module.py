@@ -13,7 +13,7 @@ from datamodules.synthetic import SyntheticDataModule
 from lightning_modules.prp import PRPModule
 from search.evaluators import TableEvaluator
 from search.spaces import create_space
-from tests.test_train import CrashAtEpoch
+from tests.test_train import CrashAtEpoch, resumable_trainer
 
 OBJECTIVES = [
     {"metric": "acc_top1", "mode": "max"},
@@ -52,21 +52,6 @@ def _module(rank_source, **kw) -> PRPModule:
     )
 
 
-def _trainer(tmp_path, max_epochs: int, callbacks=()) -> pl.Trainer:
-    return pl.Trainer(
-        max_epochs=max_epochs,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        default_root_dir=tmp_path,
-        callbacks=[
-            pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True),
-            *callbacks,
-        ],
-    )
-
-
 def _data() -> SyntheticDataModule:
     return SyntheticDataModule(n_train=64, n_valid=16, batch_size=32)
 
@@ -96,7 +81,7 @@ class Snapshots(pl.Callback):
 def test_weight_steps_leave_alpha_and_alpha_steps_leave_weights(rank_source, tmp_path):
     module = _module(rank_source, prune=False)
     snaps = Snapshots()
-    _trainer(tmp_path, max_epochs=3, callbacks=[snaps]).fit(module, datamodule=_data())
+    resumable_trainer(tmp_path, max_epochs=3, callbacks=[snaps]).fit(module, datamodule=_data())
     assert module.alpha_steps == 2 and len(snaps.around_alpha_step) == 2
     for (w0, a0), (w1, a1) in snaps.around_alpha_step:
         assert not torch.equal(a0, a1)  # alpha moved
@@ -145,7 +130,7 @@ def module_key(arch):
 
 def test_pruning_shrinks_supernet_and_sampler(rank_source, tmp_path):
     module = _module(rank_source)
-    _trainer(tmp_path, max_epochs=3).fit(module, datamodule=_data())
+    resumable_trainer(tmp_path, max_epochs=3).fit(module, datamodule=_data())
     assert len(module.prune_events) == 2
     alive = module.alive_ops()
     assert sum(map(len, alive.values())) < 30  # something was pruned
@@ -161,14 +146,14 @@ def test_pruning_shrinks_supernet_and_sampler(rank_source, tmp_path):
 
 def test_prune_checkpoint_resume_equals_unbroken_run(rank_source, tmp_path):
     full = _module(rank_source)
-    _trainer(tmp_path / "full", max_epochs=4).fit(full, datamodule=_data())
+    resumable_trainer(tmp_path / "full", max_epochs=4).fit(full, datamodule=_data())
 
     part = _module(rank_source)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        _trainer(tmp_path / "part", 4, [CrashAtEpoch(3)]).fit(part, datamodule=_data())
+        resumable_trainer(tmp_path / "part", 4, [CrashAtEpoch(3)]).fit(part, datamodule=_data())
     assert part.prune_events  # the crash came after a prune
     resumed = _module(rank_source)
-    _trainer(tmp_path / "resumed", 4).fit(
+    resumable_trainer(tmp_path / "resumed", 4).fit(
         resumed, datamodule=_data(), ckpt_path=tmp_path / "part" / "ckpt" / "last.ckpt"
     )
     assert resumed.alpha_steps == full.alpha_steps == 3
