@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_modules.console import quiet_console, quiet_logger
 from lightning_modules.ofa.phases import parse_phases
+from lightning_modules.timing import EpochTimer
 from search.subnet_report import (
     accuracy_spread,
     evaluation_archs,
@@ -111,12 +112,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
         if not trainer.is_global_zero:
             return {}
+        timers = [c for c in callbacks if isinstance(c, EpochTimer)]
         summary: dict[str, Any] = {
             "val_acc": _metric(trainer, "val/acc"),
             "train_loss": _metric(trainer, "train/loss"),
             "sampler": cfg.model.sampler,
             "data_source": datamodule.source,
             "data_sizes": datamodule.split_sizes(),
+            # epoch -> wall seconds of the epochs this run trained (a resumed run: its own)
+            "epoch_wall_s": timers[0].times if timers else None,
         }
         if archs:
             results = score_archs(

@@ -94,6 +94,11 @@ def test_train_writes_a_complete_summary(tmp_path):
     assert Path(summary["checkpoint_path"]).is_file()
     assert Path(summary["config_path"]).is_file()
     assert len((tmp_path / "subnet_eval.jsonl").read_text().splitlines()) == 8
+    # every epoch timed, in the log file and the summary, and within the run's wall time
+    timed = [json.loads(line) for line in (tmp_path / "epoch_times.jsonl").read_text().splitlines()]
+    assert [t["epoch"] for t in timed] == [0, 1]
+    assert {str(t["epoch"]): t["wall_s"] for t in timed} == on_disk["epoch_wall_s"]
+    assert 0 < sum(t["wall_s"] for t in timed) < summary["wall_time_s"]
 
 
 class CrashAtEpoch(pl.Callback):
@@ -135,7 +140,8 @@ def test_resume_equals_uninterrupted(tmp_path):
     resumed = _cfg(
         tmp_path / "resumed", "evaluation.num_archs=0", "trainer.max_epochs=3", f"ckpt_path={ckpt}"
     )
-    train(resumed)
+    resumed_summary = train(resumed)
+    assert list(resumed_summary["epoch_wall_s"]) == [2]  # a resumed run times its own epochs
     a = torch.load(tmp_path / "full" / "checkpoints" / "last.ckpt", weights_only=False)
     b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)
     assert a["global_step"] == b["global_step"]
