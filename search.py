@@ -11,7 +11,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_modules.console import quiet_console, quiet_logger
+from lightning_modules.console import finish_logger, quiet_console, quiet_logger
 
 # The package `search/` shadows this script's name: import from the package, never the script.
 from search.objectives import parse_constraints, parse_objectives
@@ -43,15 +43,27 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     start = time.time()
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.get("hadas") is not None:
-        return hadas(cfg, out_dir)
-    if cfg.get("dynamic_ofa") is not None:
-        return dynamic_ofa(cfg, out_dir, start)
+    if cfg.get("hadas") is not None:  # HADAS bi-level search: backbones x exits x DVFS
+        from search.hadas.setup import run_hadas_job
+
+        return run_hadas_job(cfg, out_dir)
+    logger = quiet_logger(hydra.utils.instantiate(cfg.logger)) if cfg.get("logger") else None
+    try:
+        if cfg.get("dynamic_ofa") is not None:  # a Dynamic-OFA family per processor
+            from search.dynamic_ofa.setup import run_family_job
+
+            return run_family_job(cfg, out_dir, logger, start)
+        return _pareto_search(cfg, out_dir, logger, start)
+    finally:
+        finish_logger(logger)
+
+
+def _pareto_search(cfg: DictConfig, out_dir: Path, logger, start: float) -> dict[str, Any]:
+    """The Pareto search of space x objectives x evaluator x tactic, archived and resumable."""
     if cfg.get("threads") is not None:
         import torch
 
         torch.set_num_threads(cfg.threads)
-
     log.info("Instantiating space <%s> and evaluator <%s>", cfg.space.name, cfg.evaluator._target_)
     space = hydra.utils.instantiate(cfg.space)
     objectives = parse_objectives(cfg.objectives)
@@ -61,13 +73,11 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     log.info("Instantiating tactic <%s> with <%s>", cfg.tactic._target_, cfg.algorithm._target_)
     tactic = hydra.utils.instantiate(cfg.tactic, algorithm=algorithm)
     archive = hydra.utils.instantiate(cfg.archive)
-    logger = quiet_logger(hydra.utils.instantiate(cfg.logger)) if cfg.get("logger") else None
     OmegaConf.save(cfg, out_dir / "config_resolved.yaml", resolve=True)
     callbacks: list[SearchCallback] = [ProgressBar(disable=not cfg.progress_bar)]
     if logger is not None:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         callbacks.append(LoggerCallback(logger))
-
     try:
         result = run_search(
             space,
@@ -108,82 +118,6 @@ def search(cfg: DictConfig) -> dict[str, Any]:
         return summary
     finally:
         archive.close()
-        if logger is not None and type(logger).__name__ == "WandbLogger":
-            import wandb
-
-            wandb.finish()
-
-
-def hadas(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """HADAS bi-level search (``experiment=hadas_nb201_tx2``): backbones x exits x DVFS."""
-    from torch.utils.data import DataLoader
-
-    from search.hadas import run_hadas
-
-    h = cfg.hadas
-    pipeline = hydra.utils.instantiate(h.pipeline)
-    dvfs = hydra.utils.instantiate(h.hardware.model)
-    data = pipeline.datamodule
-    data.setup("fit")
-    # batch 1: the measured latency of early exit is per sample
-    valid = list(DataLoader(data.val_dataloader().dataset, batch_size=1))
-    test = list(DataLoader(data.test_dataloader().dataset, batch_size=1))
-    OmegaConf.save(cfg, out_dir / "config_resolved.yaml", resolve=True)
-    summary = run_hadas(
-        pipeline,
-        valid,
-        dvfs,
-        out_dir,
-        outer_budget=h.outer_budget,
-        max_backbones=h.max_backbones,
-        inner_budget=h.inner_budget,
-        gamma=h.gamma,
-        seed=cfg.seed,
-        resume=cfg.resume in (True, "auto"),
-        settings=pipeline.settings(),
-        test_batches=test,
-    )
-    log.info("HADAS: %s", json.dumps(summary.get("dynamic_vs_static"), default=float))
-    return summary
-
-
-def dynamic_ofa(cfg: DictConfig, out_dir: Path, start: float) -> dict[str, Any]:
-    """Dynamic-OFA family per processor (``experiment=ofa_mbv3_family``): Alg. 1 parents,
-    NSGA-II refinement, levels re-measured, the artifact in ``<run dir>/family``."""
-    import torch
-
-    from search.dynamic_ofa.report import log_family, plot_family, processor_summary
-    from search.dynamic_ofa.setup import build_family_search, data_summary
-
-    torch.set_num_threads(cfg.threads)
-    family, skipped = build_family_search(cfg, out_dir)
-    logger = quiet_logger(hydra.utils.instantiate(cfg.logger)) if cfg.get("logger") else None
-    OmegaConf.save(cfg, out_dir / "config_resolved.yaml", resolve=True)
-    try:
-        results = family.run()
-        per = {name: processor_summary(r) for name, r in results.items()}
-        summary = {
-            "artifact": str(family.artifact),
-            "processors": per,
-            "skipped_processors": skipped,
-            "hypervolume": sum(p["hypervolume_family"] for p in per.values()) / len(per),
-            "data": data_summary(family),
-            "computed": {"accuracy": family.acc.computed, "final": family.final.computed},
-            "checkpoint": cfg.evaluator.ckpt_path,
-            "wall_time_s": time.time() - start,
-        }
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-        plot = plot_family(results, out_dir / "family_front.png")
-        if logger is not None:
-            log_family(logger, per, plot)
-        log.info("Dynamic-OFA family -> %s (%.0f s)", family.artifact, summary["wall_time_s"])
-        return summary
-    finally:
-        family.archive.close()
-        if logger is not None and type(logger).__name__ == "WandbLogger":
-            import wandb
-
-            wandb.finish()
 
 
 def _devices(cfg: DictConfig, space) -> dict[str, Any]:

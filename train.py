@@ -19,7 +19,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_modules.console import quiet_console, quiet_logger
+from lightning_modules.console import finish_logger, quiet_console, quiet_logger
 from lightning_modules.ofa.phases import parse_phases
 from lightning_modules.timing import EpochTimer
 from search.subnet_report import (
@@ -160,10 +160,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.info("summary: %s", json.dumps(summary, default=float))
         return summary
     finally:
-        if hasattr(logger, "experiment") and type(logger).__name__ == "WandbLogger":
-            import wandb
-
-            wandb.finish()
+        finish_logger(logger)
 
 
 def _metric(trainer: pl.Trainer, key: str) -> float | None:

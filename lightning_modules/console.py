@@ -35,3 +35,12 @@ def quiet_logger(logger: Any) -> Any:
     if hasattr(logger, "_wandb_init"):
         logger._wandb_init.pop("anonymous", None)
     return logger
+
+
+def finish_logger(logger: Any) -> None:
+    """Finish the W&B run behind a Lightning logger (no-op for others or None): called in a
+    ``finally:`` so one failed job does not break the next job of a multirun."""
+    if logger is not None and type(logger).__name__ == "WandbLogger":
+        import wandb
+
+        wandb.finish()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from search.dynamic_ofa.family import FamilySearch, Processor
+from search.dynamic_ofa.report import log_family, plot_family, processor_summary
 from search.evaluators.supernet import SupernetEvaluator
 
 log = logging.getLogger(__name__)
@@ -84,3 +87,33 @@ def data_summary(family: FamilySearch) -> dict[str, Any]:
         "final_val_images": family.n_final_val,
         "bn_images": family.bn_images,
     }
+
+
+def run_family_job(cfg: DictConfig, out_dir: Path, logger: Any, start: float) -> dict[str, Any]:
+    """``search.py``'s Dynamic-OFA job (``experiment=ofa_mbv3_family``): Alg. 1 parents, NSGA-II
+    refinement, levels re-measured, the artifact in ``<run dir>/family``; writes
+    ``summary.json`` and the family plot, logs to ``logger`` (or None), returns the summary."""
+    torch.set_num_threads(cfg.threads)
+    family, skipped = build_family_search(cfg, out_dir)
+    OmegaConf.save(cfg, out_dir / "config_resolved.yaml", resolve=True)
+    try:
+        results = family.run()
+        per = {name: processor_summary(r) for name, r in results.items()}
+        summary = {
+            "artifact": str(family.artifact),
+            "processors": per,
+            "skipped_processors": skipped,
+            "hypervolume": sum(p["hypervolume_family"] for p in per.values()) / len(per),
+            "data": data_summary(family),
+            "computed": {"accuracy": family.acc.computed, "final": family.final.computed},
+            "checkpoint": cfg.evaluator.ckpt_path,
+            "wall_time_s": time.time() - start,
+        }
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+        plot = plot_family(results, out_dir / "family_front.png")
+        if logger is not None:
+            log_family(logger, per, plot)
+        log.info("Dynamic-OFA family -> %s (%.0f s)", family.artifact, summary["wall_time_s"])
+        return summary
+    finally:
+        family.archive.close()
