@@ -156,11 +156,26 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             checkpoint_path=(ckpt_cb.last_model_path if ckpt_cb else None) or cfg.ckpt_path,
             wall_time_s=time.time() - start,
         )
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-        log.info("summary: %s", json.dumps(summary, default=float))
+        (out_dir / "summary.json").write_text(_strict_json(summary, indent=2))
+        log.info("summary: %s", _strict_json(summary))
         return summary
     finally:
         finish_logger(logger)
+
+
+def _strict_json(obj: Any, **kwargs) -> str:
+    """JSON every parser reads: an undefined figure (NaN: a tau-b of a constant) becomes null."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, float) and v != v:
+            return None
+        return v
+
+    return json.dumps(clean(json.loads(json.dumps(obj, default=float))), allow_nan=False, **kwargs)
 
 
 def _metric(trainer: pl.Trainer, key: str) -> float | None:

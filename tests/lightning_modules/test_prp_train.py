@@ -50,3 +50,14 @@ def test_prp_train_ranks_held_out_archs_and_writes_its_selection(tmp_path):
             and (b["score"], b["latency_ms_edgegpu"]) != (a["score"], a["latency_ms_edgegpu"])
             for b in front
         )
+
+
+def test_a_run_without_alpha_steps_writes_an_undefined_alpha_tau_as_null(tmp_path):
+    # step 1 alone: every alpha is still zero, the score is constant and its tau-b undefined
+    summary = train(_cfg(tmp_path, *PRP[:2], "trainer.max_epochs=1", *PRP[3:]))
+    text = (tmp_path / "summary.json").read_text()
+    assert "NaN" not in text  # strict JSON: jq, JavaScript and pandas read it
+    on_disk = json.loads(text)
+    assert summary["kendall_tau_pareto_score"] != summary["kendall_tau_pareto_score"]  # NaN
+    assert on_disk["kendall_tau_pareto_score"] is None
+    assert -1 <= on_disk["kendall_tau_pareto"] <= 1  # defined figures are kept as they are
