@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from lightning_modules.console import finish_logger, quiet_console, quiet_logger
 from search.objectives import parse_constraints, parse_objectives
 from search.plots import plot_front, plot_hypervolume
 from search.runner import ProgressBar, SearchCallback, run_search
+from search.strict_json import strict_json
 
 log = logging.getLogger("search")
 quiet_console()
@@ -100,7 +100,7 @@ def _pareto_search(cfg: DictConfig, out_dir: Path, logger, start: float) -> dict
             config_path=str(out_dir / "config_resolved.yaml"),
             wall_time_s=time.time() - start,
         )
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+        (out_dir / "summary.json").write_text(strict_json(summary, indent=2))
         plots = {
             "front": plot_front(result, out_dir / "front.png"),
             "hypervolume": plot_hypervolume(result, out_dir / "hypervolume.png"),

@@ -8,7 +8,6 @@ reports the accuracy of its max, min and sampled sub-networks instead.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from lightning_modules.console import finish_logger, quiet_console, quiet_logger
 from lightning_modules.ofa.phases import parse_phases
 from lightning_modules.timing import EpochTimer
+from search.strict_json import strict_json
 from search.subnet_report import (
     accuracy_spread,
     evaluation_archs,
@@ -156,26 +156,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             checkpoint_path=(ckpt_cb.last_model_path if ckpt_cb else None) or cfg.ckpt_path,
             wall_time_s=time.time() - start,
         )
-        (out_dir / "summary.json").write_text(_strict_json(summary, indent=2))
-        log.info("summary: %s", _strict_json(summary))
+        (out_dir / "summary.json").write_text(strict_json(summary, indent=2))
+        log.info("summary: %s", strict_json(summary))
         return summary
     finally:
         finish_logger(logger)
-
-
-def _strict_json(obj: Any, **kwargs) -> str:
-    """JSON every parser reads: an undefined figure (NaN: a tau-b of a constant) becomes null."""
-
-    def clean(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        if isinstance(v, float) and v != v:
-            return None
-        return v
-
-    return json.dumps(clean(json.loads(json.dumps(obj, default=float))), allow_nan=False, **kwargs)
 
 
 def _metric(trainer: pl.Trainer, key: str) -> float | None:

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+from search.strict_json import strict_json
+
 METRICS = (
     "kendall_tau_acc",
     "spearman_acc",
@@ -86,7 +88,7 @@ def main() -> None:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(
-            json.dumps({"note": args.note, "table": text, "runs": figures}, indent=2)
+            strict_json({"note": args.note, "table": text, "runs": figures}, indent=2)
         )
 
 

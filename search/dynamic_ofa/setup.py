@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from search.dynamic_ofa.family import FamilySearch, Processor
 from search.dynamic_ofa.report import log_family, plot_family, processor_summary
 from search.evaluators.supernet import SupernetEvaluator
+from search.strict_json import strict_json
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def run_family_job(cfg: DictConfig, out_dir: Path, logger: Any, start: float) ->
             "checkpoint": cfg.evaluator.ckpt_path,
             "wall_time_s": time.time() - start,
         }
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+        (out_dir / "summary.json").write_text(strict_json(summary, indent=2))
         plot = plot_family(results, out_dir / "family_front.png")
         if logger is not None:
             log_family(logger, per, plot)
