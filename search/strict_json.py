@@ -7,6 +7,7 @@ not report) as ``NaN``, which jq, JavaScript and strict readers reject; here it 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 
@@ -20,7 +21,16 @@ def _nan_to_none(value: Any) -> Any:
     return value
 
 
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy / torch scalars and arrays
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable: {value!r}")
+
+
 def strict_json(obj: Any, **kwargs: Any) -> str:
-    """``json.dumps`` of ``obj`` with NaN as null and numpy / torch scalars as floats."""
-    plain = json.loads(json.dumps(obj, default=float))
+    """``json.dumps`` of ``obj`` with NaN as null, numpy / torch values as lists or numbers and
+    paths as strings; any other non-JSON type raises ``TypeError``."""
+    plain = json.loads(json.dumps(obj, default=_plain))
     return json.dumps(_nan_to_none(plain), allow_nan=False, **kwargs)

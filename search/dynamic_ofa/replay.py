@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import logging
 import os
 import platform
@@ -40,6 +39,7 @@ from hardware.runtime.replay import compare, load_trace
 from search.evaluators.subnet import accuracy, fingerprint, recalibrate_bn
 from search.evaluators.supernet import load_supernet_weights
 from search.spaces import create_space
+from search.strict_json import strict_json
 
 log = logging.getLogger("dofa_replay")
 REPO = Path(__file__).resolve().parents[2]
@@ -332,7 +332,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     if args.wandb:
         summary["wandb_dir"] = log_wandb(out, summary, vars(args))
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (out / "summary.json").write_text(strict_json(summary, indent=2) + "\n")
     c, f = summary["controller"], summary["fixed"]
     log.info(
         "controller: %.1f%% met, acc %.2f%%, %d switches | fixed level %d: %.1f%% met, acc %.2f%%",

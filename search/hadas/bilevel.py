@@ -17,7 +17,6 @@ resumes where it stopped.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -44,6 +43,7 @@ from search.spaces.exits import (
     run_early_exit,
 )
 from search.spaces.nb201 import NB201Space, is_connected
+from search.strict_json import strict_json
 from search.tactics import FullSearch
 
 log = logging.getLogger(__name__)
@@ -273,8 +273,8 @@ def run_hadas(
             np.array([[-p["acc_top1"], p["energy_mj"]] for p in _front(dyn)]),
             np.array([[-p["acc_top1"], p["energy_mj"]] for p in _front(sta)]),
         )
-    (out / "static_front.json").write_text(json.dumps(static_front, indent=1))
-    (out / "dynamic_front.json").write_text(json.dumps(dynamic_front, indent=1))
+    (out / "static_front.json").write_text(strict_json(static_front, indent=1))
+    (out / "dynamic_front.json").write_text(strict_json(dynamic_front, indent=1))
     _plot(static_front, dynamic_front, explored, out / "static_vs_dynamic.png")
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "summary.json").write_text(strict_json(summary, indent=1))
     return summary

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from search.strict_json import strict_json
@@ -30,3 +32,12 @@ def test_nan_anywhere_becomes_null_and_the_rest_is_kept():
         "none": None,
     }
     assert strict_json({"a": 1}, indent=2) == json.dumps({"a": 1}, indent=2)
+
+
+def test_arrays_and_paths_are_plain_json_and_other_objects_raise():
+    text = strict_json(
+        {"front": np.array([[1.0, np.nan]]), "t": torch.tensor([2, 3]), "p": Path("a/b")}
+    )
+    assert json.loads(text) == {"front": [[1.0, None]], "t": [2, 3], "p": "a/b"}
+    with pytest.raises(TypeError, match="object is not JSON serializable"):
+        strict_json({"x": object()})
