@@ -73,10 +73,10 @@ def _spread(values: list[float]) -> dict[str, float]:
     }
 
 
-def independent_training(table: NB201Table, archs, args, rng: np.random.Generator) -> dict:
+def independent_training(
+    table: NB201Table, archs, true: np.ndarray, cost: np.ndarray, args, rng: np.random.Generator
+) -> dict:
     """Reference 1: another NB201 training run of each architecture as the estimate."""
-    true = table.values(archs, args.gt_metric)
-    cost = table.values(archs, args.cost_metric)
     on_ranked = {col: ranking_report(table.values(archs, col), true, cost) for col in INDEPENDENT}
     frame = table.frame[table.frame[args.cost_metric].notna()]
     random_sets = {}
@@ -95,10 +95,8 @@ def independent_training(table: NB201Table, archs, args, rng: np.random.Generato
     return {"ranked_set": on_ranked, "random_sets": random_sets}
 
 
-def noise_curve(table: NB201Table, archs, args, rng: np.random.Generator) -> dict:
+def noise_curve(true: np.ndarray, cost: np.ndarray, args, rng: np.random.Generator) -> dict:
     """Reference 2: (accuracy tau-b, Pareto tau-b) left by Gaussian noise on the true accuracy."""
-    true = table.values(archs, args.gt_metric)
-    cost = table.values(archs, args.cost_metric)
     curve = []
     for sd in SDS:
         reports = [
@@ -136,12 +134,14 @@ def main(argv: list[str] | None = None) -> dict:
     table = NB201Table.load(args.table)
     # exactly the architectures train.py ranks (evaluation.num_archs / evaluation.arch_seed)
     archs = evaluation_archs(create_space("nb201"), args.num_archs, args.arch_seed, ranked=True)
+    true = table.values(archs, args.gt_metric)
+    cost = table.values(archs, args.cost_metric)
     out = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "table": table.source,
-        "n_pareto": int(np.isfinite(table.values(archs, args.cost_metric)).sum()),
-        "independent_training": independent_training(table, archs, args, rng),
-        "noise": noise_curve(table, archs, args, rng),
+        "n_pareto": int(np.isfinite(cost).sum()),
+        "independent_training": independent_training(table, archs, true, cost, args, rng),
+        "noise": noise_curve(true, cost, args, rng),
         "runs": measured_runs(args.runs),
         "machine": {"platform": platform.platform(), "load_avg": os.getloadavg()},
     }
